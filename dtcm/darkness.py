@@ -1,0 +1,147 @@
+"""Video darkness, the paper's Eq. 12-14 and the released tool's frame-vote variant (SPEC A8).
+
+``Dv = mean over sampled frames of (S_m - Sc) / Sc`` with ``S_m`` a frame's mean luma (Y of YCrCb on
+0..255) and ``Sc = 112``; a video is dark when ``Dv < -tau`` with ``tau = 0.877`` (ARID's mean darkness).
+The vote variant calls a frame dark when its own score is below ``-tau`` and the video dark when the
+fraction of dark frames is at least ``tau``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "SC",
+    "TAU",
+    "DarknessReport",
+    "frame_luma",
+    "frame_scores",
+    "darkness_score",
+    "is_dark",
+    "is_dark_vote",
+    "segment_indices",
+    "video_darkness",
+]
+
+SC = 112.0  # the luma a "normal" frame has (Eq. 12)
+TAU = 0.877  # ARID's mean darkness (Eq. 14)
+SEGMENTS = 8  # frames sampled per video, one per equal segment
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (N, H, W, 3) RGB, got shape {tuple(frames.shape)}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 on 0..255, got {frames.dtype}")
+    return frames
+
+
+def frame_luma(frames: np.ndarray) -> np.ndarray:
+    """Mean luma (Y of YCrCb, BT.601 weights, 0..255) of each frame: (N, H, W, 3) uint8 -> (N,)."""
+    frames = _check_frames(frames).astype(np.float64)
+    y = 0.299 * frames[..., 0] + 0.587 * frames[..., 1] + 0.114 * frames[..., 2]
+    return y.mean(axis=(1, 2))
+
+
+def frame_scores(frames: np.ndarray, sc: float = SC) -> np.ndarray:
+    """Per-frame darkness ``(S_m - Sc) / Sc`` (Eq. 12): (N,) in [-1, (255 - Sc) / Sc]."""
+    return (frame_luma(frames) - sc) / sc
+
+
+def darkness_score(frames: np.ndarray, sc: float = SC) -> float:
+    """Dv of Eq. 13: the mean of the per-frame scores of the sampled frames."""
+    return float(frame_scores(frames, sc).mean())
+
+
+def is_dark(dv: float, tau: float = TAU) -> bool:
+    """Eq. 14: dark iff Dv < -tau."""
+    return bool(dv < -tau)
+
+
+def is_dark_vote(frames: np.ndarray, tau: float = TAU, sc: float = SC) -> bool:
+    """The released tool's variant: dark iff the fraction of frames scoring below -tau is >= tau."""
+    scores = frame_scores(frames, sc)
+    return bool((scores < -tau).mean() >= tau)
+
+
+def segment_indices(num_frames: int, segments: int = SEGMENTS, rng: np.random.Generator | None = None):
+    """One frame index per equal segment: the middle one, or a random one when ``rng`` is given."""
+    if num_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {num_frames}")
+    edges = np.linspace(0, num_frames, segments + 1)
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        lo_i, hi_i = int(np.floor(lo)), max(int(np.ceil(hi)) - 1, int(np.floor(lo)))
+        idx = int(rng.integers(lo_i, hi_i + 1)) if rng is not None else int((lo + hi) / 2)
+        out.append(min(idx, num_frames - 1))
+    return out
+
+
+@dataclass
+class DarknessReport:
+    path: str
+    dv: float
+    dark: bool
+    dark_vote: bool
+    frames: int
+
+
+def video_darkness(path: str | Path) -> DarknessReport:
+    """Darkness of a video file from 8 frames, one from the middle of each of 8 equal segments."""
+    from dtcm import video
+
+    info = video.probe(path)
+    idx = segment_indices(max(info.frames, 1))
+    frames = video.read_frames(path, idx)
+    dv = darkness_score(frames)
+    return DarknessReport(str(path), dv, is_dark(dv), is_dark_vote(frames), info.frames)
+
+
+# --------------------------------------------------------------------------------------------- CLI
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def add_cli_arguments(parser):
+    parser.add_argument("path", help="a video file or a folder (searched recursively)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of CSV")
+
+
+def cli_main(args) -> int:
+    from dtcm.video import VideoError
+
+    root = Path(args.path)
+    if not root.exists():
+        raise FileNotFoundError(f"no such file or folder: {root}")
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not paths:
+        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {root}")
+    rows, failed = [], 0
+    for p in paths:
+        try:
+            rows.append(asdict(video_darkness(p)))
+        except VideoError as exc:
+            failed += 1
+            rows.append({"path": str(p), "dv": None, "dark": None, "dark_vote": None, "frames": 0, "error": str(exc)})
+            if root.is_file():
+                raise
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, ["path", "dv", "dark", "dark_vote", "frames", "error"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    if failed:
+        print(f"dtcm darkness: {failed} of {len(paths)} files could not be read", file=sys.stderr)
+    return 0
