@@ -80,7 +80,7 @@ def segment_indices(num_frames: int, segments: int = SEGMENTS, rng: np.random.Ge
         raise ValueError(f"a video needs at least one frame, got {num_frames}")
     edges = np.linspace(0, num_frames, segments + 1)
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         lo_i, hi_i = int(np.floor(lo)), max(int(np.ceil(hi)) - 1, int(np.floor(lo)))
         idx = int(rng.integers(lo_i, hi_i + 1)) if rng is not None else int((lo + hi) / 2)
         out.append(min(idx, num_frames - 1))

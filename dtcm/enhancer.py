@@ -96,7 +96,7 @@ class ShuffleDownUnit(nn.Module):
 
 
 class LightDCE(nn.Module):
-    """The paper's lightweight curve estimator (Fig. 3): (N, 3, H, W) -> (N, 3 * iterations, H, W) in [-1, 1]."""
+    """The paper's lightweight curve estimator (Fig. 3): (N, 3, H, W) -> (N, 3n, H, W) in [-1, 1]."""
 
     def __init__(self, iterations: int = 8, width: int = 32, widths: tuple[int, int] = (56, 56)):
         super().__init__()
