@@ -1,0 +1,372 @@
+"""The clip dataset every format shares: sampling, cropping, skipping bad files, collation (SPEC A7).
+
+Training clips are ``clip_len`` consecutive frames (stride 1) from a random start plus a random crop;
+test clips are the centred window plus the centre crop (the paper's 1-clip centre-crop). Clips shorter
+than ``clip_len`` are padded by looping. Frames are decoded at ``short_side`` so nothing larger than
+needed is ever held.
+
+Randomness comes from a generator seeded by ``(seed, epoch, index)`` only, so a clip is the same
+whatever the number of DataLoader workers or the order they run in; call ``set_epoch`` once per epoch
+to get new clips (with ``persistent_workers=True`` the workers keep the epoch they were started with).
+
+A missing or undecodable file never stops an epoch: ``__getitem__`` returns
+``{"skipped": path, "reason": ...}`` and logs a warning, and :func:`collate_clips` drops such items and
+reports them under ``"skipped"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dtcm import video
+
+__all__ = [
+    "ClipDataset",
+    "Sample",
+    "collate_clips",
+    "infer_class_names",
+    "read_class_index",
+    "resolve_root",
+    "to_zero_based",
+]
+
+logger = logging.getLogger(__name__)
+
+FRAME_TEMPLATE = "img_{:05d}.jpg"  # rawframe file names, 1-based (mmaction / DarkLight convention)
+# What a bad file raises: dtcm.video's VideoError is a ValueError; av and decord raise OSError /
+# RuntimeError subclasses; cv2 raises cv2.error; a short read can raise IndexError or EOFError.
+SKIPPABLE = (ValueError, OSError, RuntimeError, EOFError, IndexError, cv2.error)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled clip: a video file, or a folder of ``img_%05d.jpg`` frames when ``num_frames`` is set."""
+
+    path: str  # absolute or as given; a video file or a rawframe folder
+    label: int  # 0-based class index
+    num_frames: int | None = None  # rawframe folders only: how many frames it holds
+
+    @property
+    def rawframes(self) -> bool:
+        return self.num_frames is not None
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Labelled clips in (3, T, H, W) float32 on [0, 1], the shape every model here takes.
+
+    Args:
+        samples: ``Sample`` objects or ``(path, label)`` pairs with 0-based labels.
+        class_names: one name per class, in label order.
+        train: random start + random crop (True) or centred window + centre crop (False); fixed for
+            the dataset's life (build a second dataset for the other mode).
+        clip_len: T, consecutive frames per clip.
+        crop: output height = width.
+        short_side: frames are decoded so their short side is this, then cropped.
+        seed: base seed; clips depend only on ``(seed, epoch, index)``.
+        cache: keep decoded frames in memory (train: the whole video at ``short_side``, so starts still
+            vary; test: the clip). Per worker process; use ``persistent_workers=True`` with workers.
+        cache_max_frames: videos longer than this are never cached whole (they are decoded per clip).
+
+    Example:
+        >>> ds = ClipDataset([("a.mp4", 0), ("b.mp4", 1)], ("Drink", "Jump"), clip_len=16)
+        >>> loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=collate_clips)
+    """
+
+    def __init__(
+        self,
+        samples: Iterable[Sample | tuple],
+        class_names: Sequence[str],
+        *,
+        train: bool = False,
+        clip_len: int = 16,
+        crop: int = 112,
+        short_side: int = 128,
+        seed: int = 0,
+        cache: bool = False,
+        cache_max_frames: int = video.LIMITS.max_frames,
+    ):
+        self.samples = [s if isinstance(s, Sample) else Sample(str(s[0]), int(s[1])) for s in samples]
+        self.class_names = tuple(str(n) for n in class_names)
+        if clip_len < 1:
+            raise ValueError(f"clip_len must be >= 1, got {clip_len}")
+        if crop < 1 or short_side < crop:
+            raise ValueError(f"need 1 <= crop <= short_side, got crop={crop}, short_side={short_side}")
+        for s in self.samples:
+            if not 0 <= s.label < len(self.class_names):
+                raise ValueError(
+                    f"label {s.label} of {s.path} is outside 0..{len(self.class_names) - 1} "
+                    f"({len(self.class_names)} class names)"
+                )
+        self.train = bool(train)
+        self.clip_len = int(clip_len)
+        self.crop = int(crop)
+        self.short_side = int(short_side)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.cache = bool(cache)
+        self.cache_max_frames = int(cache_max_frames)
+        self._frames: dict[int, np.ndarray] = {}  # index -> cached uint8 (N, H, W, 3)
+        self._lengths: dict[int, int] = {}  # index -> frame count, so each video is probed once
+        self._warned: set[str] = set()
+        self._transform = None
+
+    # ---------------------------------------------------------------------------------------- info
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __repr__(self) -> str:
+        mode = "train" if self.train else "test"
+        return (
+            f"{type(self).__name__}({len(self)} clips, {self.num_classes} classes, {mode}, "
+            f"T={self.clip_len}, crop={self.crop}, short_side={self.short_side})"
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose random starts and crops ``__getitem__`` draws."""
+        self.epoch = int(epoch)
+
+    def generator(self, index: int) -> torch.Generator:
+        """The generator for one item: a function of ``(seed, epoch, index)`` only."""
+        state = np.random.SeedSequence([self.seed, self.epoch, int(index)]).generate_state(1, np.uint64)
+        return torch.Generator().manual_seed(int(state[0]) & ((1 << 63) - 1))
+
+    # ------------------------------------------------------------------------------------ loading
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        if not os.path.exists(sample.path):
+            return self._skip(sample.path, "missing file")
+        try:
+            rng = self.generator(index)
+            frames = self.load_frames(index, rng)  # (T, h, w, 3) uint8, short side = short_side
+            clip = self.transform(frames, rng)  # (3, T, crop, crop) float32
+        except SKIPPABLE as e:  # a bad file must never stop an epoch (bugs such as TypeError still raise)
+            return self._skip(sample.path, f"{type(e).__name__}: {e}")
+        return {"video": clip, "label": sample.label, "path": sample.path}
+
+    def load_frames(self, index: int, rng: torch.Generator | None = None) -> np.ndarray:
+        """The uint8 clip (clip_len, H, W, 3) for item ``index`` before cropping; may raise.
+
+        Args:
+            index: item index.
+            rng: draws the start in train mode (default: this item's generator).
+        """
+        sample = self.samples[index]
+        if rng is None:
+            rng = self.generator(index)
+        if index in self._frames:
+            frames = self._frames[index]
+            return frames[self._window(len(frames), rng)]
+        if sample.rawframes:
+            n = sample.num_frames or _count_rawframes(sample.path)
+            if self.cache and n <= self.cache_max_frames:
+                self._frames[index] = _read_rawframes(sample.path, np.arange(n), self.short_side)
+                return self._frames[index][self._window(n, rng)]
+            return _read_rawframes(sample.path, self._window(n, rng), self.short_side)
+
+        if not self.train:
+            frames = video.read_clip(sample.path, self.clip_len, sampling="dense", size=self.short_side)
+            if self.cache:
+                self._frames[index] = frames  # exactly the test clip: the window over it is the identity
+            return frames
+        n = self._num_frames(index)
+        if self.cache and n <= self.cache_max_frames:
+            frames = video.read_frames(sample.path, list(range(n)), size=self.short_side)
+            self._frames[index] = frames
+            return frames[self._window(len(frames), rng)]
+        start = int(self._window(n, rng)[0])
+        return video.read_clip(sample.path, self.clip_len, sampling="dense", start=start, size=self.short_side)
+
+    def transform(self, frames: np.ndarray, rng: torch.Generator) -> torch.Tensor:
+        """uint8 (T, H, W, 3) -> float32 (3, T, crop, crop) on [0, 1] through ``dtcm.video.ClipTransform``."""
+        if self._transform is None:
+            self._transform = video.ClipTransform(short_side=self.short_side, crop=self.crop, train=self.train)
+        return self._transform(frames, generator=rng)
+
+    def _num_frames(self, index: int) -> int:
+        if index not in self._lengths:
+            self._lengths[index] = video.probe(self.samples[index].path).frames
+        return self._lengths[index]
+
+    def _window(self, n: int, rng: torch.Generator) -> np.ndarray:
+        """Indices of ``clip_len`` consecutive frames out of ``n``, looping when ``n < clip_len``."""
+        last = max(n - self.clip_len, 0)
+        start = int(torch.randint(0, last + 1, (1,), generator=rng)) if self.train else last // 2
+        return video.clip_indices(n, self.clip_len, "dense", start)
+
+    def _skip(self, path: str, reason: str) -> dict:
+        if path not in self._warned:
+            self._warned.add(path)
+            logger.warning("skipping %s: %s", path, reason)
+        return {"skipped": path, "reason": reason}
+
+
+def collate_clips(batch: Sequence[dict]) -> dict:
+    """Stack the loaded items of a batch and list the skipped ones.
+
+    Args:
+        batch: items from ``ClipDataset.__getitem__``.
+
+    Returns:
+        ``{"video": (B, 3, T, H, W) float32, "label": (B,) int64, "path": [B str], "skipped": [str],
+        "reasons": [str]}``; B counts the loaded items only and is 0 (``video`` of shape (0, 3, 0, 0, 0))
+        when every item was skipped, which callers skip.
+
+    Example:
+        >>> loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=collate_clips)
+    """
+    good = [b for b in batch if "skipped" not in b]
+    skipped = [b for b in batch if "skipped" in b]
+    if good:
+        clips = torch.stack([b["video"] for b in good])  # (B, 3, T, H, W)
+    else:
+        clips = torch.zeros(0, 3, 0, 0, 0)
+    return {
+        "video": clips,
+        "label": torch.tensor([int(b["label"]) for b in good], dtype=torch.long),
+        "path": [b["path"] for b in good],
+        "skipped": [b["skipped"] for b in skipped],
+        "reasons": [b.get("reason", "") for b in skipped],
+    }
+
+
+# ------------------------------------------------------------------------------------- rawframes
+def _count_rawframes(folder: str) -> int:
+    return len([f for f in os.listdir(folder) if re.fullmatch(r"img_\d{5}\.jpg", f)])
+
+
+def _read_rawframes(folder: str, indices: np.ndarray, short_side: int) -> np.ndarray:
+    """Frames ``indices`` (0-based) of a folder of ``img_%05d.jpg`` (1-based) as RGB uint8 (T, H, W, 3)."""
+    cache: dict[int, np.ndarray] = {}
+    frames = []
+    for i in indices.tolist():
+        if i not in cache:
+            path = os.path.join(folder, FRAME_TEMPLATE.format(i + 1))
+            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise FileNotFoundError(f"cannot read frame {path}")
+            cache[i] = _resize_short(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), short_side)
+        frames.append(cache[i])
+    return np.stack(frames)  # (T, H, W, 3)
+
+
+def _resize_short(frame: np.ndarray, short_side: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    if min(h, w) == short_side:
+        return frame
+    scale = short_side / min(h, w)
+    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))  # (W, H) for cv2
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(frame, size, interpolation=interp)
+
+
+# ---------------------------------------------------------------------------- list-file helpers
+def read_class_index(path: str | os.PathLike) -> tuple[str, ...]:
+    """Class names from a ``classInd.txt``: lines ``index<TAB>name`` or ``index name``, 0- or 1-based.
+
+    Names are returned in index order; the indices must be consecutive.
+    """
+    entries = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.strip().split("\t") if "\t" in line else line.strip().split(None, 1)
+        if len(parts) != 2 or not parts[0].strip().lstrip("-").isdigit():
+            raise ValueError(f"{path}:{n}: expected 'index<TAB>name' or 'index name', got {line!r}")
+        entries.append((int(parts[0]), parts[1].strip()))
+    if not entries:
+        raise ValueError(f"{path} lists no classes")
+    entries.sort()
+    first = entries[0][0]
+    if [i for i, _ in entries] != list(range(first, first + len(entries))):
+        raise ValueError(f"{path}: class indices must be consecutive, got {[i for i, _ in entries]}")
+    return tuple(name for _, name in entries)
+
+
+def to_zero_based(labels: Sequence[int], num_classes: int, label_base: int | None, source: str) -> list[int]:
+    """Shift list labels to 0-based.
+
+    ``label_base`` None detects it: a list is 1-based when it has no label 0 and has the label
+    ``num_classes`` (impossible 0-based), otherwise 0-based (ARID's own lists are 0-based).
+    """
+    labels = [int(v) for v in labels]
+    if label_base is None:
+        label_base = 1 if labels and 0 not in labels and num_classes in labels else 0
+    if label_base not in (0, 1):
+        raise ValueError(f"label_base must be 0, 1 or None (detect), got {label_base!r}")
+    out = [v - label_base for v in labels]
+    bad = sorted({v for v in out if not 0 <= v < num_classes})
+    if bad:
+        raise ValueError(
+            f"{source}: labels {[v + label_base for v in bad][:5]} fall outside {label_base}.."
+            f"{num_classes - 1 + label_base} ({num_classes} classes, {label_base}-based)"
+        )
+    return out
+
+
+def infer_class_names(paths: Sequence[str], labels: Sequence[int], num_classes: int) -> tuple[str, ...]:
+    """Names from the folder each class's clips sit in, when every class has exactly one such folder.
+
+    Falls back to ``class_0, class_1, ...`` when folders and labels do not match one to one.
+    """
+    folders: dict[int, set[str]] = {}
+    for path, label in zip(paths, labels, strict=True):
+        folders.setdefault(label, set()).add(Path(path.replace("\\", "/")).parent.name)
+    names = [f"class_{i}" for i in range(num_classes)]
+    for label, found in folders.items():
+        if len(found) != 1 or not next(iter(found)):
+            return tuple(f"class_{i}" for i in range(num_classes))
+        names[label] = next(iter(found))
+    if len(set(names)) != num_classes:
+        return tuple(f"class_{i}" for i in range(num_classes))
+    return tuple(names)
+
+
+def resolve_root(rel_paths: Sequence[str | tuple[str, ...]], list_file: Path, root: str | os.PathLike | None) -> Path:
+    """The folder the list's relative paths start from.
+
+    ``root`` given: that folder. Otherwise the folder beside or above the list (or one of their
+    sub-folders, e.g. ARID's ``clips_v1.5``) in which most of the first paths exist. An entry may be a
+    tuple of alternative relative paths (any one existing counts).
+    """
+    if root is not None:
+        return Path(root)
+    probe = [(p,) if isinstance(p, str) else tuple(p) for p in rel_paths[:32]]
+    probe = [alts for alts in probe if not os.path.isabs(alts[0])]
+    if not probe:
+        return list_file.parent
+    bases = [list_file.parent, list_file.parent.parent, list_file.parent.parent.parent]
+    candidates: list[Path] = []
+    for base in dict.fromkeys(bases):
+        candidates.append(base)
+        if base.is_dir():
+            candidates += sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    best, hits = list_file.parent, 0
+    for cand in candidates:
+        n = sum(any(os.path.exists(cand / p) for p in alts) for alts in probe)
+        if n > hits:
+            best, hits = cand, n
+            if n == len(probe):
+                break
+    if hits == 0:
+        raise FileNotFoundError(
+            f"none of the first {len(probe)} paths in {list_file} (e.g. {probe[0][0]!r}) exist beside or above "
+            "the list; pass root= the folder they are relative to"
+        )
+    return best

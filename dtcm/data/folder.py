@@ -1,0 +1,90 @@
+"""Your own clips: one sub-folder per class, video files inside (any depth below the class folder).
+
+Labels are the sorted folder names' positions unless ``class_names`` fixes the order (e.g. a model's
+classes when evaluating); then folders not named there are left out with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dtcm.data.base import ClipDataset, Sample
+from dtcm.video import LIMITS
+
+__all__ = ["VIDEO_EXTENSIONS", "FolderDataset", "class_folders"]
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
+
+
+def class_folders(root: str | os.PathLike) -> list[Path]:
+    """The visible sub-folders of ``root``, sorted by name."""
+    root = Path(root)
+    return sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))), key=lambda d: d.name)
+
+
+class FolderDataset(ClipDataset):
+    """Clips from ``root/<class>/**/<video>``.
+
+    Args:
+        root: folder with one sub-folder per class.
+        train, clip_len, crop, short_side, seed, cache, cache_max_frames: as ``ClipDataset``.
+        class_names: label order; default the sorted folder names.
+        extensions: video file suffixes to pick up (case-insensitive).
+
+    Example:
+        >>> ds = FolderDataset("my_clips", train=True)   # my_clips/Drink/a.mp4, my_clips/Jump/b.avi
+        >>> ds.class_names
+        ('Drink', 'Jump')
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        train: bool = False,
+        clip_len: int = 16,
+        crop: int = 112,
+        short_side: int = 128,
+        class_names: Sequence[str] | None = None,
+        extensions: Sequence[str] = VIDEO_EXTENSIONS,
+        seed: int = 0,
+        cache: bool = False,
+        cache_max_frames: int = LIMITS.max_frames,
+    ):
+        root = Path(root)
+        if not root.is_dir():
+            raise NotADirectoryError(f"{root} is not a folder; expected one sub-folder per class")
+        folders = class_folders(root)
+        if not folders:
+            raise FileNotFoundError(f"{root} has no class sub-folders; expected root/<class>/<video>")
+        if class_names is None:
+            class_names = tuple(d.name for d in folders)
+        class_names = tuple(class_names)
+        index = {name: i for i, name in enumerate(class_names)}
+        suffixes = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+        samples = []
+        for d in folders:
+            if d.name not in index:
+                logger.warning("leaving out %s: %r is not one of the class names", d, d.name)
+                continue
+            files = sorted(f for f in d.rglob("*") if f.suffix.lower() in suffixes and f.is_file())
+            samples += [Sample(str(f), index[d.name]) for f in files]
+        if not samples:
+            raise FileNotFoundError(f"no videos ({', '.join(sorted(suffixes))}) in the class folders of {root}")
+        super().__init__(
+            samples,
+            class_names,
+            train=train,
+            clip_len=clip_len,
+            crop=crop,
+            short_side=short_side,
+            seed=seed,
+            cache=cache,
+            cache_max_frames=cache_max_frames,
+        )
+        self.root = root
