@@ -1,0 +1,127 @@
+"""Publishing a model folder to the Hugging Face Hub (``dtcm push DIR REPO_ID``).
+
+The folder is checked before anything is sent: it must hold ``config.json`` and ``model.safetensors``
+that load strictly into a DTCM model; a model card is written when it has none (or only the generic one
+``save_pretrained`` leaves). Pickled weights, optimizer state and hidden files are never uploaded.
+
+Example:
+    >>> from dtcm.hub_push import push
+    >>> push("runs/synth_mnv2/final", "me/dtcm-mobilenetv2-synth")
+    'https://huggingface.co/me/dtcm-mobilenetv2-synth/commit/...'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dtcm.hub import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    HubError,
+    hub_error,
+    is_stub_card,
+    quiet_hub_logging,
+    resolve_model,
+    write_model_card,
+)
+
+__all__ = ["push"]
+
+# training leftovers that do not belong in a model repo
+IGNORE_PATTERNS = ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle", "optimizer*", "scheduler*", ".*", "*/.*"]
+
+
+def push(
+    folder: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Create (or reuse) a model repo and upload a model folder to it.
+
+    Args:
+        folder: a ``save_pretrained`` folder (``config.json`` + ``model.safetensors`` [+ ``README.md``]).
+        repo_id: ``owner/name`` (or ``name`` for the logged-in user's namespace).
+        private: create the repo as private (an existing repo keeps its visibility).
+        token: Hub token with write access (default: ``HF_TOKEN`` or the ``hf auth login`` one).
+        commit_message: the commit's message.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        FileNotFoundError: the folder or one of its two files is missing.
+        WeightsMismatch / ValueError: the folder does not load as a DTCM model.
+        HubError: offline, not logged in, no permission, or the network failed.
+
+    Example:
+        >>> push("weights/dtcm_mobilenetv2_synth", "me/dtcm-mobilenetv2-synth", private=True)
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such model folder: {folder}")
+    missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {' and '.join(missing)}; write it with model.save_pretrained()")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ValueError(f"bad repo id {repo_id!r}: {e}") from None
+    if constants.HF_HUB_OFFLINE:
+        raise HubError(f"cannot push {folder} to {repo_id}: offline mode is on (HF_HUB_OFFLINE=1); unset it first")
+    resolve_model(folder)  # strict load: never publish weights that do not fit their config
+    if is_stub_card(folder / "README.md"):
+        write_model_card(folder, repo_id=repo_id)
+
+    from huggingface_hub import create_repo, upload_folder
+
+    try:
+        repo = create_repo(repo_id, private=private, token=token, exist_ok=True, repo_type="model")
+        commit = upload_folder(
+            repo_id=repo.repo_id,
+            folder_path=str(folder),
+            repo_type="model",
+            token=token,
+            commit_message=commit_message or f"Upload DTCM model from {folder.name}",
+            ignore_patterns=IGNORE_PATTERNS,
+        )
+    except Exception as e:
+        err = _push_error(e, repo_id)
+        if err is None:
+            raise
+        raise err from None
+    return str(getattr(commit, "commit_url", commit))
+
+
+def _push_error(exc: Exception, repo_id: str) -> HubError | None:
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    if isinstance(exc, LocalTokenNotFoundError):
+        return HubError(f"cannot push to {repo_id}: not logged in (run `hf auth login` or set HF_TOKEN)")
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, HfHubHTTPError) and status in (401, 403):
+        return HubError(f"cannot push to {repo_id}: the token is missing, invalid or has no write access ({status})")
+    err = hub_error(exc, repo_id)
+    if err is not None:
+        return HubError(f"push failed: {err}")
+    return None
+
+
+def add_cli_arguments(parser) -> None:
+    parser.add_argument("folder", help="model folder (config.json + model.safetensors)")
+    parser.add_argument("repo_id", help="Hub repo id, owner/name")
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the logged-in one)")
+    parser.add_argument("--message", default=None, help="commit message")
+
+
+def cli_main(args) -> int:
+    quiet_hub_logging()
+    url = push(args.folder, args.repo_id, private=args.private, token=args.token, commit_message=args.message)
+    print(f"pushed {args.folder} to {args.repo_id}: {url}")
+    return 0
