@@ -11,14 +11,31 @@ mkdir -p data runs
 cat data/synth-heldout/split1_train.txt data/synth-heldout/split1_test.txt > data/synth-heldout/all.txt
 [ -d data/real-dark/real ] || python scripts/make_real_dark.py --out data/real-dark --clips 48 --seed 0
 
-run() {  # run RECIPE: train unless runs/NAME/final exists
-  local name=$1 out
-  out=$(python -c "import json,sys; print(json.load(open('weights/recipes/$name.json'))['output_dir'])")
-  if [ -f "$out/final/model.safetensors" ]; then echo "have $out"; return; fi
-  dtcm train --recipe "weights/recipes/$name.json" --no-progress > "runs/$name.log" 2>&1
+run() {  # run RECIPE: train, resume an interrupted run, or skip a finished one
+  local name=$1 out resume=()
+  out=$(python -c "import json; print(json.load(open('weights/recipes/$name.json'))['output_dir'])")
+  if [ -f "$out/final/model.safetensors" ]; then echo "have $out"; return 0; fi
+  if compgen -G "$out/checkpoint-*" > /dev/null; then resume=(--resume latest); fi
+  dtcm train --recipe "weights/recipes/$name.json" --no-progress "${resume[@]}" >> "runs/$name.log" 2>&1
   echo "done $name"
 }
-run pretrain_bright & (run lightdce_real; run zerodce_real) & wait
-run wstc4 & run wstc0 & wait
-run wstc2 & run wstc8 & wait
+pair() {  # two runs side by side; fail if either fails
+  run "$1" & local a=$!
+  run "$2" & local b=$!
+  wait $a; wait $b
+}
+phase=${1:-all}
+if [ "$phase" = all ] || [ "$phase" = init ]; then
+  (run pretrain_bright && run pretrain_bright2) & a=$!
+  (run lightdce_real && run zerodce_real) & b=$!
+  wait $a; wait $b
+fi
+if [ "$phase" = all ] || [ "$phase" = variants ]; then
+  pair wstc4 wstc0
+  pair wstc2 wstc8
+fi
+if [ "$phase" = all ] || [ "$phase" = tables ]; then  # the other settings of Table VI, for docs/RESULTS.md
+  pair table6_two_stage table6_one_stage_ar
+  run table6_no_enhancement
+fi
 python scripts/publish_weights.py --runs runs --heldout data/synth-heldout/all.txt
