@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 __all__ = ["enhance_file", "enhance_frames"]
 
@@ -48,53 +47,24 @@ def enhance_frames(model, frames: np.ndarray, k: int | None = None, estimate_siz
     if estimate_size is not None and estimate_size < 0:
         raise ValueError(f"estimate_size must be >= 0 (0: full size), got {estimate_size}")
     estimate_size = estimate_size or None
-    try:  # the fused fast path, when installed; the plain one below computes the same thing
-        from dtcm.inference import fast_enhance
+    from dtcm.inference import fast_enhance
 
-        return fast_enhance(frames, model.enhancer.estimator, k, estimate_size=estimate_size)
-    except (ImportError, NotImplementedError):
-        return _enhance_by_groups(model.enhancer.estimator, frames, k, estimate_size)
+    return fast_enhance(frames, fast_enhancer(model), k, estimate_size=estimate_size)
 
 
-def _enhance_by_groups(estimator, frames: np.ndarray, k: int, estimate_size: int | None, batch: int = 8) -> np.ndarray:
-    """The same computation as ``model.enhance`` (one curve map per group of k frames), in bounded memory.
+def fast_enhancer(model):
+    """The model's enhancer optimised for inference (BatchNorm folded, fused curves), built once per model.
 
-    Used when ``dtcm.inference.fast_enhance`` is not installed. Groups of k frames start at 0, k, 2k, ...;
-    the keyframe is the group's middle frame; up to ``batch`` keyframes go through the estimator at once.
+    The copy is a snapshot: a model that trains further gets a new one when its weights change.
     """
-    from dtcm.enhancer import apply_curves, keyframe_indices
+    from dtcm.inference import optimize_for_inference
 
-    device = next(estimator.parameters()).device
-    t, h, w, _ = frames.shape
-    keys, _ = keyframe_indices(t, k)
-    out = np.empty_like(frames)
-    estimator.eval()
-    with torch.inference_mode():
-        for first in range(0, len(keys), batch):
-            groups = range(first, min(first + batch, len(keys)))
-            key = _to_tensor(frames[[keys[g] for g in groups]], device)  # (G, 3, H, W)
-            small = _downscale(key, estimate_size)  # (G, 3, h', w')
-            r = estimator(small)  # (G, 3n, h', w')
-            if r.shape[-2:] != (h, w):
-                r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)  # (G, 3n, H, W)
-            for j, g in enumerate(groups):
-                s, e = g * k, min(g * k + k, t)
-                y = apply_curves(_to_tensor(frames[s:e], device), r[j : j + 1])  # (e - s, 3, H, W)
-                out[s:e] = (y * 255).round_().clamp_(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
-    return out
-
-
-def _to_tensor(frames: np.ndarray, device) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) on [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div_(255)
-
-
-def _downscale(x: torch.Tensor, short_side: int | None) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    if short_side is None or min(h, w) <= short_side:
-        return x
-    scale = short_side / min(h, w)
-    return F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="area")
+    version = sum(p._version for p in model.enhancer.parameters())  # in-place updates bump tensor versions
+    cached = getattr(model, "_dtcm_fast_enhancer", None)
+    if cached is None or cached[0] != version:
+        cached = (version, optimize_for_inference(model.enhancer))
+        model._dtcm_fast_enhancer = cached
+    return cached[1]
 
 
 def enhance_file(

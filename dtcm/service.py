@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "BACKBONES",
     "K_CHOICES",
     "METHODS",
     "ServiceError",
@@ -213,7 +214,9 @@ def top5_figure(top5: list[tuple[str, float]], title: str = "Top-5 actions"):
             y=labels,
             orientation="h",
             text=[f"{p:.1%}" for p in probs],
-            textposition="auto",
+            textposition="outside",
+            textangle=0,
+            cliponaxis=False,
             marker_color="#f59e0b",
         )
     )
@@ -502,7 +505,8 @@ class _Job:
 
     def reset(self):
         self.state, self.message, self.metrics, self.epochs = "idle", "no fine-tune has run yet", [], []
-        self.settings, self.variant, self.output_dir, self.summary, self.started = {}, None, None, None, None
+        self.settings, self.variant, self.output_dir, self.summary = {}, None, None, None
+        self.started = self.ended = None
 
 
 _job = _Job()
@@ -625,10 +629,11 @@ def _run_job(settings: dict, val_dataset: str | None) -> None:
         with _job.lock:
             _job.summary, _job.variant = summary, name
             _job.state = "stopped" if summary["status"] == "stopped" else "finished"
+            _job.ended = time.time()
             _job.message = f"{_job.state} after {summary['steps']} steps; the model is selectable as {name!r}"
     except Exception as exc:  # every failure ends in a sentence; the last good checkpoint stays on disk
         with _job.lock:
-            _job.state = "failed"
+            _job.state, _job.ended = "failed", time.time()
             text = str(exc) or type(exc).__name__
             _job.message = f"the fine-tune failed: {text}"
             if _job.output_dir:
@@ -656,7 +661,7 @@ def finetune_status() -> dict:
             "settings": dict(_job.settings),
             "variant": _job.variant,
             "output_dir": _job.output_dir,
-            "elapsed": (time.time() - _job.started) if _job.started else 0.0,
+            "elapsed": ((_job.ended or time.time()) - _job.started) if _job.started else 0.0,
         }
 
 

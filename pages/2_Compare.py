@@ -1,0 +1,106 @@
+"""Compare: one clip through no enhancement, the classical enhancers, Zero-DCE and DTCM, side by side.
+
+Every method's output is classified by the same model (the sidebar's variant), so the Top-5 columns
+differ only by the enhancement. Results are kept in the session per (clip, methods, variant, k).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dtcm import service
+from streamlit_app import VIDEO_TYPES, clip_input, remembered, through_entry, top5_chart
+
+PER_ROW = 4  # method columns per row: frames stay big enough to see
+SHOWN = 4  # frames (and difference maps) shown per method
+LABELS = {
+    "none": "No enhancement",
+    "gic": "Gamma (GIC)",
+    "he": "Histogram eq. (HE)",
+    "clahe": "CLAHE",
+    "msr": "Multi-scale Retinex",
+    "zerodce": "Zero-DCE",
+    "dtcm": "DTCM (this model)",
+}
+
+
+def pick(items: list, n: int = SHOWN) -> list:
+    """``n`` items spread over ``items``."""
+    if len(items) <= n:
+        return list(items)
+    step = (len(items) - 1) / (n - 1)
+    return [items[round(i * step)] for i in range(n)]
+
+
+def method_column(method: str, out: dict) -> None:
+    st.markdown(f"#### {LABELS.get(method, method)}")
+    if "error" in out:
+        st.warning(out["error"])
+        return
+    label, prob = out["top5"][0]
+    st.markdown(f"L_STC **{out['stc']:.3g}** · Top-1 **{label}** ({prob:.0%})")
+    st.image(pick(out["frames_after"]), width=88)
+    st.caption("frames after enhancement")
+    st.image(pick(out["diff_after"]), width=88)
+    st.caption("RGB-difference maps")
+    top5_chart(out["top5"], key=f"compare_top5_{method}", title=f"Top-5 ({out['seconds']:.2f} s)", height=240)
+
+
+def show(result: dict) -> None:
+    order = [m for m in result["_order"] if m in result]
+    ok = [m for m in order if "error" not in result[m]]
+    if ok:
+        first = result[ok[0]]
+        st.markdown("**The dark input** (sampled frames, then RGB-difference maps on the shared colour scale)")
+        st.image(first["frames_before"], width=88)
+        st.image(first["diff_before"], width=88)
+        rows = [
+            {
+                "method": LABELS.get(m, m),
+                "L_STC": result[m]["stc"],
+                "top-1": result[m]["top5"][0][0],
+                "probability": f"{result[m]['top5'][0][1]:.1%}",
+                "seconds": round(result[m]["seconds"], 3),
+            }
+            for m in ok
+        ]
+        st.dataframe(rows, hide_index=True)
+    for start in range(0, len(order), PER_ROW):
+        cols = st.columns(PER_ROW)
+        for col, method in zip(cols, order[start : start + PER_ROW], strict=False):
+            with col.container(border=True):
+                method_column(method, result[method])
+
+
+through_entry("pages/2_Compare.py")
+st.title("Compare enhancers")
+st.caption(
+    "Classical enhancers (gamma, histogram equalisation, CLAHE, multi-scale Retinex), the zero-reference "
+    "Zero-DCE and DTCM's own enhancer, all classified by the sidebar's model. Lower L_STC means the "
+    "enhancement flickers less from frame to frame."
+)
+variant = st.session_state.get("variant")
+k = st.session_state.get("k")
+path, name = clip_input("compare")
+methods = st.multiselect(
+    "Methods",
+    list(service.METHODS),
+    default=list(service.METHODS),
+    format_func=lambda m: LABELS.get(m, m),
+    key="compare_methods",
+)
+if variant is None:
+    st.info("No model variant is installed yet; see the sidebar.")
+elif path is None:
+    if name is None:
+        st.info(f"Upload a dark clip ({', '.join(VIDEO_TYPES)}) or pick an example to begin.")
+elif not methods:
+    st.info("Pick at least one method.")
+else:
+    what = f"running {len(methods)} enhancers and the classifier"
+    result = remembered(
+        "comparison", (path, tuple(methods), variant, k), what, service.compare, path, methods, variant, k
+    )
+    if result is not None:
+        st.caption(f"{name}: variant {variant}, k = {k}")
+        show(result)

@@ -1,0 +1,184 @@
+"""Fine-tune: train DTCM on a dataset with live loss curves; save or push the result.
+
+The job runs in the server (``dtcm.service``), one at a time, so it keeps going and its curves come back
+when the page is reloaded or opened from another browser. Start and Stop are callbacks (they run before
+the page is drawn, so the page always shows the job's current state); the status panel is a fragment
+that polls ``finetune_status()`` every second while the job is active.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dtcm import service
+from streamlit_app import keep_upload, remembered, run_safely, through_entry
+
+ACTIVE = ("preparing", "running", "stopping")  # job states that move on by themselves
+STATE_ICONS = {  # Material icons: they render without an emoji font
+    "idle": ":material/radio_button_unchecked:",
+    "preparing": ":material/hourglass_top:",
+    "running": ":material/play_circle:",
+    "stopping": ":material/pause_circle:",
+    "finished": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "failed": ":material/error:",
+}
+AUTO_INIT = "(automatic: the default variant when its backbone matches)"
+
+
+def dataset_input() -> str | None:
+    """The dataset spec for ``start_finetune``: a prepared one, or an uploaded zip unpacked by the service."""
+    source = st.radio("Dataset", ["Prepared", "Upload a zip"], horizontal=True, key="ft_source")
+    if source == "Prepared":
+        datasets = service.finetune_datasets()
+        label = st.selectbox(
+            "Prepared datasets",
+            list(datasets),
+            key="ft_dataset",
+            help="The synthetic set, or folders under the server's data root (DTCM_DATA_ROOT).",
+        )
+        return datasets.get(label)
+    upload = st.file_uploader(
+        "A zip with one folder per class (or ARID / Dark-48 split lists with their videos)",
+        type=["zip"],
+        key="ft_zip",
+    )
+    if upload is None:
+        return None
+    path = run_safely("reading the upload", keep_upload, "ft_zip_file", upload, ("zip",))
+    if path is None:
+        return None
+    spec = remembered("ft_zip_spec", (upload.file_id,), "unpacking the dataset", service.prepare_dataset_upload, path)
+    if spec:
+        st.caption(f"Unpacked to `{spec}`")
+    return spec
+
+
+def settings_input() -> None:
+    """The hyper-parameter widgets; ``start`` reads them from the session by key."""
+    a, b, c, d = st.columns(4)
+    a.selectbox("Backbone", service.BACKBONES, key="ft_backbone")
+    b.number_input("alpha (enhancement loss weight)", 0.0, 100.0, 0.1, 0.05, key="ft_alpha")
+    c.number_input("W_STC", 0.0, 100.0, 4.0, 0.5, key="ft_w_stc")
+    d.slider("k (frame sharing)", *service.K_RANGE, 4, key="ft_k")
+    a, b, c, d = st.columns(4)
+    a.number_input("Epochs", 1, 500, 1, key="ft_epochs")
+    b.number_input("Learning rate", 1e-7, 1.0, 1e-4, 1e-5, format="%.1e", key="ft_lr")
+    c.number_input("Batch size", 1, 64, 4, key="ft_batch")
+    d.number_input("Max steps (0: no limit)", 0, 1_000_000, 0, key="ft_max_steps")
+    st.selectbox(
+        "Start from",
+        [AUTO_INIT, *service.list_variants()],
+        key="ft_init",
+        help="Pick a stopped fine-tune to resume it, or any variant to start from its weights.",
+    )
+
+
+def start(dataset: str | None) -> None:
+    s = st.session_state
+    if dataset is None:
+        s["ft_notice"] = ("error", "Choose a dataset, or upload a zip of class folders, first.")
+        return
+    try:
+        service.start_finetune(
+            dataset,
+            backbone=s["ft_backbone"],
+            alpha=s["ft_alpha"],
+            w_stc=s["ft_w_stc"],
+            k=s["ft_k"],
+            epochs=s["ft_epochs"],
+            lr=s["ft_lr"],
+            batch_size=s["ft_batch"],
+            init=None if s["ft_init"] == AUTO_INIT else s["ft_init"],
+            max_steps=s["ft_max_steps"] or None,
+        )
+        s["ft_notice"] = None
+    except service.ServiceError as exc:
+        s["ft_notice"] = ("error", str(exc))
+
+
+def stop() -> None:
+    service.stop_finetune()
+    st.session_state["ft_notice"] = ("info", "Stopping after the current step; the model so far is kept.")
+
+
+def show_status(status: dict) -> None:
+    state = status["state"]
+    st.markdown(f"**{STATE_ICONS.get(state, '')} {state.capitalize()}**: {status['message']}")
+    metrics, settings = status["metrics"], status["settings"]
+    if settings:
+        shown = ", ".join(f"{k} = {v}" for k, v in settings.items() if v is not None)
+        st.caption(f"{shown}; {status['elapsed']:.0f} s")
+    if metrics:
+        last = metrics[-1]
+        cols = st.columns(5)
+        cols[0].metric("Step", last.get("step"))
+        cols[1].metric("Epoch", last.get("epoch"))
+        cols[2].metric("Total loss", f"{last.get('total', float('nan')):.4g}")
+        cols[3].metric("L_STC", f"{last.get('stc', float('nan')):.3g}")
+        cols[4].metric("Batch accuracy", f"{last.get('acc', float('nan')):.0%}")
+        if settings.get("max_steps") and state in ACTIVE:
+            st.progress(
+                min(1.0, last["step"] / settings["max_steps"]),
+                text=f"step {last['step']} of at most {settings['max_steps']}",
+            )
+        st.plotly_chart(service.loss_figure(status), key="ft_curves")
+    elif state in ACTIVE:
+        st.caption("The curves appear after the first training step.")
+    if status["epochs"]:
+        keys = ("epoch", "step", "train_loss", "train_acc", "val_top1", "val_top5", "val_n")
+        st.dataframe([{k: e.get(k) for k in keys} for e in status["epochs"]], hide_index=True)
+
+
+def save_and_push(variant: str) -> None:
+    st.subheader("Keep the model")
+    st.caption(f"The result is already selectable in the sidebar as **{variant}** (until the server restarts).")
+    left, right = st.columns(2)
+    with left.container(border=True):
+        name = st.text_input("Name in weights/", value=variant, key="ft_save_name")
+        if st.button("Save to weights/", icon=":material/save:"):
+            path = run_safely("saving the model", service.save_finetuned, name or None)
+            if path:
+                st.success(f"Saved to {path} and listed in weights/index.json.")
+    with right.container(border=True):
+        repo = st.text_input("Hugging Face repo id", placeholder="you/dtcm-finetuned", key="ft_repo")
+        token = st.text_input("Token (empty: the server's login)", type="password", key="ft_token")
+        if st.button("Push to the Hub", icon=":material/cloud_upload:", disabled=not repo):
+            url = run_safely("pushing to the Hub", service.push_finetuned, repo, token or None)
+            if url:
+                st.success(f"Pushed: {url}")
+
+
+through_entry("pages/3_Fine-tune.py")
+st.title("Fine-tune")
+st.caption(
+    "The paper's joint loop, enhancer and classifier trained together on "
+    "L_total = L_AR + alpha (W_STC L_STC + L_exp + 0.5 L_col + 20 L_tvA). One fine-tune runs at a time on this server."
+)
+status = service.finetune_status()
+active = status["state"] in ACTIVE
+
+with st.expander("Dataset and settings", expanded=not active):
+    dataset = dataset_input()
+    settings_input()
+left, right, _ = st.columns([1, 1, 4])
+left.button("Start", type="primary", icon=":material/play_arrow:", disabled=active, on_click=start, args=(dataset,))
+right.button("Stop", icon=":material/stop:", disabled=not active, on_click=stop)
+notice = st.session_state.get("ft_notice")
+if notice:
+    (st.error if notice[0] == "error" else st.info)(notice[1])
+
+
+@st.fragment(run_every=1.0 if active else None)
+def live() -> None:
+    """The job's status and curves; while it runs this reruns every second, and the page once it ends."""
+    now = service.finetune_status()
+    show_status(now)
+    if (now["state"] in ACTIVE) != active:
+        st.session_state["ft_notice"] = None
+        st.rerun()
+
+
+live()
+if status["state"] in ("finished", "stopped") and status["variant"]:
+    save_and_push(status["variant"])

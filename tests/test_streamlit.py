@@ -1,0 +1,221 @@
+"""The Streamlit UI (``streamlit_app.py`` + ``pages/``) driven headless through ``streamlit.testing``.
+
+The pages run against the real service with the shipped weights when ``weights/index.json`` exists, else
+a tiny model; the fine-tune and sidebar tests always use a tiny model so they stay fast and write nothing
+into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+UI_FILES = [ROOT / "streamlit_app.py", *sorted((ROOT / "pages").glob("*.py"))]
+TIMEOUT = 120  # seconds one script run may take (first model load on a busy 2-core machine)
+
+
+def make_weights(folder: Path) -> Path:
+    """A weights folder with a tiny model listed twice, as W_STC 4 (default) and W_STC 0."""
+    import dtcm
+
+    dtcm.create_model("dtcm_tiny_test").save_pretrained(folder / "tiny")
+    entry = {"path": "tiny", "k": 4, "metrics": {"top1": 0.5}}
+    index = {
+        "default": "tiny",
+        "models": {
+            "tiny": {**entry, "description": "tiny test model, W_STC 4", "w_stc": 4.0},
+            "tiny_wstc0": {**entry, "description": "tiny test model, W_STC 0", "w_stc": 0.0},
+        },
+    }
+    (folder / "index.json").write_text(json.dumps(index))
+    return folder
+
+
+def make_clip(path: Path, seed: int = 0) -> Path:
+    """A dark, random-ish 24-frame 160x120 H.264 clip: a noisy blob drifting over a dim gradient."""
+    from dtcm import video
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:120, 0:160]
+    frames = []
+    for t in range(24):
+        blob = 25 * np.exp(-((xx - 30 - 4 * t) ** 2 + (yy - 60) ** 2) / 300.0)
+        base = 6 + 8 * xx / 160 + blob + rng.normal(0, 2, (120, 160))
+        frame = np.stack([base * 0.9, base, base * 1.2], axis=-1)
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    video.write_video(path, np.stack(frames), 12)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    return make_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "dark_clip.mp4")
+
+
+@pytest.fixture
+def weights(tiny_weights, monkeypatch) -> Path:
+    """The shipped weights when they exist, else the tiny model."""
+    if (ROOT / "weights" / "index.json").is_file():
+        monkeypatch.delenv("DTCM_WEIGHTS_DIR", raising=False)
+        return ROOT / "weights"
+    monkeypatch.setenv("DTCM_WEIGHTS_DIR", str(tiny_weights))
+    return tiny_weights
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def upload(at: AppTest, path: Path, name: str | None = None) -> AppTest:
+    at.file_uploader[0].set_value((name or path.name, path.read_bytes(), "video/mp4"))
+    return at.run()
+
+
+def elements(at: AppTest, kind: str) -> list:
+    return list(at.get(kind))
+
+
+# ------------------------------------------------------------------------------------------- tests
+def test_ui_imports_no_torch():
+    pattern = re.compile(r"^\s*(import torch|from torch)\b", re.MULTILINE)
+    assert len(UI_FILES) == 4
+    for f in UI_FILES:
+        assert not pattern.search(f.read_text()), f"{f.name} imports torch; the UI must go through dtcm.service"
+
+
+def test_home_and_sidebar_snap_to_trained_wstc(tiny_weights, monkeypatch):
+    monkeypatch.setenv("DTCM_WEIGHTS_DIR", str(tiny_weights))
+    at = open_page()
+    assert at.title[0].value == "DTCM Studio"
+    assert at.session_state["variant"] == "tiny"
+    assert {m.label for m in at.metric} >= {"Backbone", "W_STC", "k (trained)"}
+    slider = at.sidebar.select_slider[0]
+    assert list(slider.options) == ["0.0", "4.0"] and slider.value == 4.0
+    at.sidebar.slider[0].set_value(9).run()
+    slider.set_value(0.0).run()
+    assert at.session_state["variant"] == "tiny_wstc0"
+    assert at.session_state["k"] == 4  # back to what the variant was trained with
+    at.sidebar.selectbox[0].select("tiny").run()
+    assert at.session_state["w_stc"] == 4.0
+    assert not at.exception and not at.error
+
+
+def test_recognise_upload_shows_results(weights, clip):
+    at = open_page("pages/1_Recognise.py")
+    assert at.info  # the invitation to upload
+    upload(at, clip)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    labels = {m.label: m.value for m in at.metric}
+    assert float(labels["Darkness Dv"]) < 0
+    assert labels["Verdict"] in ("dark", "dim", "well lit")
+    assert {"Top-1 action", "L_STC"} <= set(labels)
+    assert len(at.image) == 4  # frames before/after, difference maps before/after
+    assert elements(at, "plotly_chart")
+    assert "total" in list(at.table[0].value["stage"])  # the timings table
+    assert elements(at, "video"), "the enhanced clip is not shown"
+    assert elements(at, "download_button")
+    # a rerun with the same input comes from the session, not the model
+    t = time.perf_counter()
+    at.run()
+    assert time.perf_counter() - t < 5 and not at.error
+
+
+def test_recognise_picks_an_example(weights):
+    at = open_page("pages/1_Recognise.py")
+    picker = at.selectbox(key="recognise_example")
+    examples = [p for p in picker.options if p != "(none)"]
+    if not examples:
+        pytest.skip("no clips in examples/")
+    picker.select_index(1).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Darkness Dv" in {m.label for m in at.metric}
+
+
+def test_recognise_garbage_is_an_error_not_a_traceback(weights, tmp_path):
+    garbage = tmp_path / "holiday.mp4"
+    garbage.write_bytes(b"this is not a video\n" * 200)
+    at = open_page("pages/1_Recognise.py")
+    upload(at, garbage)
+    assert not at.exception
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "holiday.mp4" in message and "Traceback" not in message
+    assert not at.metric and not elements(at, "plotly_chart")
+
+
+def test_compare_shows_every_method(weights, clip):
+    at = open_page("pages/2_Compare.py")
+    upload(at, clip)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    headers = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert len(headers) == 7
+    assert elements(at, "plotly_chart")  # Top-5 of every method that has weights
+    assert len(at.dataframe) == 1  # the summary table
+    at.multiselect(key="compare_methods").set_value(["none", "he"]).run()
+    assert len([m for m in at.markdown if m.value.startswith("#### ")]) == 2
+
+
+def test_finetune_starts_and_stops_a_two_step_job(tiny_weights, tmp_path, monkeypatch):
+    from dtcm import service, video
+
+    monkeypatch.setenv("DTCM_WEIGHTS_DIR", str(tiny_weights))
+    for var, sub in (("DTCM_DATA_ROOT", "data"), ("DTCM_CACHE", "cache"), ("DTCM_RUNS_DIR", "runs")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    rng = np.random.default_rng(1)
+    for label in ("Drink", "Jump"):
+        (tmp_path / "data" / "tiny" / label).mkdir(parents=True)
+        for i in range(2):
+            frames = rng.integers(0, 40, (16, 48, 64, 3)).astype(np.uint8)
+            video.write_video(tmp_path / "data" / "tiny" / label / f"{label}_{i}.mp4", frames, 12)
+
+    at = open_page("pages/3_Fine-tune.py")
+    at.selectbox(key="ft_dataset").select("tiny (server folder)")
+    at.selectbox(key="ft_backbone").select("resnet_tiny_test")
+    at.number_input(key="ft_batch").set_value(2)
+    at.number_input(key="ft_max_steps").set_value(2)
+    at.run()
+    start, stop = at.button[0], at.button[1]
+    assert (start.label, stop.label) == ("Start", "Stop") and stop.disabled
+    start.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert service.finetune_status()["settings"]["max_steps"] == 2
+    assert at.button[0].disabled and not at.button[1].disabled
+    at.button[1].click().run()
+    assert not at.exception
+
+    deadline = time.monotonic() + 120
+    while service.finetune_status()["state"] in ("preparing", "running", "stopping"):
+        assert time.monotonic() < deadline, "the fine-tune did not stop"
+        time.sleep(0.2)
+    status = service.finetune_status()
+    assert status["state"] in ("stopped", "finished"), status["message"]
+
+    # a fresh session (a reload) shows the finished job and offers to keep it
+    at = open_page("pages/3_Fine-tune.py")
+    assert not at.exception and not at.error
+    assert any(status["state"].capitalize() in m.value for m in at.markdown)
+    labels = [b.label for b in at.button]
+    assert "Save to weights/" in labels and "Push to the Hub" in labels
+    assert status["variant"] in at.sidebar.selectbox[0].options
