@@ -403,10 +403,15 @@ def _base_config(args):
     arch = {k: getattr(args, k) for k in ("backbone", "width_mult", "enhancer") if getattr(args, k) is not None}
     if args.init:
         init_model = DTCM.from_pretrained(args.init)
-        clash = {k: (v, getattr(init_model.config, k)) for k, v in arch.items() if getattr(init_model.config, k) != v}
+        clash = {
+            k: (v, getattr(init_model.config, k))
+            for k, v in arch.items()
+            if k != "enhancer" and getattr(init_model.config, k) != v
+        }
         if clash:
             raise ValueError(f"--init {args.init} is a different architecture: {clash} (given, in the init model)")
-        return init_model.config, init_model
+        # another enhancer (or none) than the init model's: only the classifier is taken from it
+        return init_model.config.replace(**{k: v for k, v in arch.items() if k == "enhancer"}), init_model
     if args.model not in _VARIANTS:
         raise ValueError(f"unknown model {args.model!r}; known: {', '.join(list_models())}")
     return DTCMConfig(**_VARIANTS[args.model]).replace(**arch), None
@@ -422,6 +427,9 @@ def _build_model(args, base_cfg, init_model, class_names, extra):
     model = DTCM(base_cfg.replace(**changes))
     if init_model is not None:
         state, own = init_model.state_dict(), model.state_dict()
+        if init_model.config.enhancer != model.config.enhancer:  # backbone-only init
+            state = {k: v for k, v in state.items() if k.startswith("backbone.")}
+            state.update({k: v for k, v in own.items() if not k.startswith("backbone.")})
         wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
         head = _head_keys(model)
         if any(k not in head for k in wrong):
