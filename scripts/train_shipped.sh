@@ -31,8 +31,9 @@ if [ "$phase" = all ] || [ "$phase" = init ]; then
   wait $a; wait $b
 fi
 if [ "$phase" = all ] || [ "$phase" = variants ]; then
-  pair wstc4 wstc0
-  pair wstc2 wstc8
+  pair wstc4 wstc0 & a=$!
+  pair wstc2 wstc8 & b=$!
+  wait $a; wait $b
 fi
 if [ "$phase" = all ] || [ "$phase" = tables ]; then  # the other settings of Table VI, for docs/RESULTS.md
   pair table6_two_stage table6_one_stage_ar
