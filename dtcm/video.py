@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
+import json
 import logging
 import math
 import os
-import pickle
 import signal
 import socket
 import struct
@@ -731,8 +732,28 @@ class _WorkerDied(Exception):
     """The worker crashed, hung or was killed; the message is for the user."""
 
 
+def _msg_default(obj):
+    # Messages between the worker and its parent are JSON: nothing that a decoder could forge is unpickled.
+    if isinstance(obj, (Limits, VideoInfo)):
+        return {"__type__": type(obj).__name__, **{f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}}
+    if isinstance(obj, np.ndarray):
+        return {"__type__": "ndarray", "dtype": str(obj.dtype), "data": obj.tolist()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot send {type(obj).__name__} to the decode worker")
+
+
+def _msg_object(d: dict):
+    kind = d.pop("__type__", None)
+    if kind == "ndarray":
+        return np.asarray(d["data"], dtype=d["dtype"])
+    if kind in ("Limits", "VideoInfo"):
+        return (Limits if kind == "Limits" else VideoInfo)(**d)
+    return d
+
+
 def _send_msg(sock, obj) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data = json.dumps(obj, default=_msg_default).encode()
     sock.sendall(struct.pack("<Q", len(data)) + data)
 
 
@@ -752,7 +773,7 @@ def _recv_msg(sock, deadline):
     _recv_into(sock, memoryview(header), deadline)
     data = bytearray(struct.unpack("<Q", header)[0])
     _recv_into(sock, memoryview(data), deadline)
-    return pickle.loads(data)
+    return json.loads(data, object_hook=_msg_object)
 
 
 class _Worker:
