@@ -97,10 +97,21 @@ def variant_for_wstc(w_stc: float) -> str:
     return min(variants, key=lambda n: (abs(float(variants[n]["w_stc"]) - float(w_stc)), n))
 
 
+def _set_threads() -> None:
+    """One torch thread per two cores (``DTCM_TORCH_THREADS`` overrides): on a small shared CPU, two threads
+    stall each other (measured 5-40x slower than one on our 2-core machines, benchmarks/enhancer_speed.py)."""
+    import torch
+
+    threads = int(os.environ.get("DTCM_TORCH_THREADS", max(1, (os.cpu_count() or 2) // 2)))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 def get_model(variant: str | None = None):
     """Load a variant once and keep it in a bounded LRU cache (``DTCM_MODEL_CACHE`` models)."""
     from dtcm import hub
 
+    _set_threads()
     name = variant or default_variant()
     with _cache_lock:
         if name in _cache:
