@@ -672,7 +672,10 @@ def _decode_decord(path, info, uniq, out, limits):
     # decord applies the rotation itself, but its width/height arguments break on rotated files, so
     # rotated files are decoded at full size and resized here.
     native = (width, height) == (info.width, info.height)
-    kwargs = {} if native or info.rotation else {"width": width, "height": height}
+    # decord's scaler hangs on some files at tiny target sizes (seen at a 36-pixel short side): below
+    # 64 pixels decode at full size and resize here.
+    tiny = min(width, height) < 64
+    kwargs = {} if native or info.rotation or tiny else {"width": width, "height": height}
     reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=limits.decode_threads, **kwargs)
     if len(reader) < info.frames:
         raise RuntimeError(f"decord sees {len(reader)} frames, the probe {info.frames}")
