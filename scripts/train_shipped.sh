@@ -27,7 +27,7 @@ pair() {  # two runs side by side; fail if either fails
 phase=${1:-all}
 if [ "$phase" = all ] || [ "$phase" = init ]; then
   (run pretrain_bright && run pretrain_bright2) & a=$!
-  (run lightdce_real && run zerodce_real) & b=$!
+  (run lightdce_init && run lightdce_real && run zerodce_real) & b=$!
   wait $a; wait $b
 fi
 if [ "$phase" = all ] || [ "$phase" = variants ]; then
