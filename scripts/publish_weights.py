@@ -53,6 +53,8 @@ def main(argv=None) -> int:
     for name, (run, description) in SHIPPED.items():
         if args.only and name not in args.only:
             continue
+        if (Path(args.runs) / f"{run}-e3" / "final" / "model.safetensors").is_file():
+            run = f"{run}-e3"  # the variant's third, lower-rate epoch (recipes/{run}_e3.json)
         final = Path(args.runs) / run / "final"
         if not (final / "model.safetensors").is_file():
             print(f"skip {name}: {final} not found")
@@ -65,7 +67,8 @@ def main(argv=None) -> int:
         for f in ("config.json", "model.safetensors"):
             shutil.copy2(final / f, dest / f)
         model = DTCM.from_pretrained(dest)
-        entry = {"path": name, "description": description, "k": model.config.k, "recipe": f"recipes/{run}.json"}
+        recipe_name = run.replace("-e3", "_e3").replace("-", "_")
+        entry = {"path": name, "description": description, "k": model.config.k, "recipe": f"recipes/{recipe_name}.json"}
         enhancer_only = recipe.get("setting") == "enhancer-only"
         if enhancer_only:
             entry.update(enhancer_only=True, w_stc=None, metrics={})
