@@ -75,9 +75,9 @@ def main(argv=None) -> int:
             metrics = None
         else:
             res = evaluate(model, args.heldout, batch_size=8)
-            metrics = {"top1": round(res["top1"] * 100, 2), "top5": round(res["top5"] * 100, 2), "n": res["n"]}
+            metrics = {"top1": round(res["top1"], 4), "top5": round(res["top5"], 4), "n": res["n"]}  # fractions
             entry.update(w_stc=model.config.w_stc, metrics=metrics)
-            print(f"{name}: top1 {metrics['top1']:.2f} top5 {metrics['top5']:.2f} on {res['n']} held-out clips")
+            print(f"{name}: top1 {metrics['top1']:.2%} top5 {metrics['top5']:.2%} on {res['n']} held-out clips")
         hub.write_model_card(
             dest,
             metrics=metrics,
