@@ -1,0 +1,85 @@
+"""The weights shipped in weights/: they load, they are small, and they do what their cards say."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from dtcm import classic, hub, video  # noqa: E402
+from dtcm.data.synthetic import darken, footage_dir, make_synthetic  # noqa: E402
+from dtcm.evaluate import evaluate  # noqa: E402
+from dtcm.losses import stc_loss  # noqa: E402
+from dtcm.model import DTCM  # noqa: E402
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+INDEX = json.loads((WEIGHTS / "index.json").read_text())
+CLASSIFIERS = sorted(n for n, e in INDEX["models"].items() if not e.get("enhancer_only"))
+UNSEEN_SEED = 7  # training used seeds 1 (dark) and 2 (well-lit); publishing measured on seed 3
+# The target is 85% Top-1. The CPU-trained variants do not reach it yet (measured on this seed: W_STC 0 81.8%,
+# 2 81.8%, 4 79.5%, 8 76.1%; see docs/RESULTS.md). This floor guards against regressions until they do.
+TOP1_FLOOR = 0.72
+
+
+def test_index_lists_every_wstc_variant_and_the_real_enhancer():
+    wstc = sorted(INDEX["models"][n]["w_stc"] for n in CLASSIFIERS if "wstc" in n)
+    assert wstc == [0.0, 2.0, 4.0, 8.0]
+    assert INDEX["models"]["lightdce-real"]["enhancer_only"]
+    assert INDEX["default"] in CLASSIFIERS
+    for name, entry in INDEX["models"].items():
+        folder = WEIGHTS / entry["path"]
+        assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}, name
+        assert (WEIGHTS / entry["recipe"]).is_file(), name
+        assert "synthetic" in (folder / "README.md").read_text().lower(), name
+
+
+def test_weights_folder_is_small():
+    size = sum(p.stat().st_size for p in WEIGHTS.rglob("*") if p.is_file())
+    assert size < 60 * 2**20, f"weights/ is {size / 2**20:.1f} MB"
+
+
+@pytest.fixture(scope="module")
+def unseen_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("unseen")
+    make_synthetic(out, per_class=8, seed=UNSEEN_SEED, num_workers=2)
+    lines = (out / "split1_train.txt").read_text() + (out / "split1_test.txt").read_text()
+    (out / "all.txt").write_text(lines)
+    return out / "all.txt"
+
+
+@pytest.mark.parametrize("name", [n for n in CLASSIFIERS if "wstc" in n])
+def test_each_variant_recognises_unseen_dark_clips(name, unseen_set):
+    model = hub.resolve_model(name)
+    torch.set_num_threads(2)
+    result = evaluate(model, unseen_set, batch_size=8)
+    assert result["n"] == 88 and result["skipped"] == 0
+    print(f"{name}: top1 {result['top1']:.3f} top5 {result['top5']:.3f}")
+    assert result["top1"] >= TOP1_FLOOR
+
+
+def _luma(t):
+    return float((0.299 * t[:, 0] + 0.587 * t[:, 1] + 0.114 * t[:, 2]).mean() * 255)
+
+
+def test_lightdce_real_on_darkened_real_footage(capsys):
+    frames, _ = video.read_video(next(footage_dir().glob("*.avi")), size=240)
+    clip = frames[-64:]  # the footage's last frames: never used to train the enhancer
+    dark = darken(clip, np.random.default_rng(123))
+    x = torch.from_numpy(dark).permute(3, 0, 1, 2)[None].float() / 255  # (1, 3, T, H, W)
+    ref = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 255
+    model = DTCM.from_pretrained(WEIGHTS / INDEX["models"]["lightdce-real"]["path"])
+    with torch.no_grad():
+        y, _ = model.enhance(x, k=4)
+    stc = {"lightdce-real": float(stc_loss(y, x))}
+    for name in ("he", "clahe"):
+        e = torch.from_numpy(classic.enhance_classic(name, dark)).permute(3, 0, 1, 2)[None].float() / 255
+        stc[name] = float(stc_loss(e, x))
+    psnr = float(10 * torch.log10(1 / (y - ref).pow(2).mean()))
+    with capsys.disabled():
+        print(f"\nluma {_luma(x):.1f} -> {_luma(y):.1f}; L_STC {stc}; PSNR vs the original {psnr:.2f} dB")
+    assert _luma(y) >= 80
+    assert stc["lightdce-real"] < stc["he"]
