@@ -122,9 +122,7 @@ def cli_main(args) -> int:
     root = Path(args.path)
     if not root.exists():
         raise FileNotFoundError(f"no such file or folder: {root}")
-    paths = (
-        [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
-    )
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     if not paths:
         raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {root}")
     rows, failed = [], 0
@@ -133,9 +131,7 @@ def cli_main(args) -> int:
             rows.append(asdict(video_darkness(p)))
         except VideoError as exc:
             failed += 1
-            rows.append(
-                {"path": str(p), "dv": None, "dark": None, "dark_vote": None, "frames": 0, "error": str(exc)}
-            )
+            rows.append({"path": str(p), "dv": None, "dark": None, "dark_vote": None, "frames": 0, "error": str(exc)})
             if root.is_file():
                 raise
     if args.json:

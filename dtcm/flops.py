@@ -26,9 +26,7 @@ def macs_of(fn, *args, **kwargs) -> int:
     return counter.get_total_flops() // 2
 
 
-def model_cost(
-    model_or_name="dtcm_resnext101", frames: int = 64, size: int = 112, k: int | None = None, **overrides
-):
+def model_cost(model_or_name="dtcm_resnext101", frames: int = 64, size: int = 112, k: int | None = None, **overrides):
     """Parameters and MACs of a DTCM model on one (1, 3, frames, size, size) clip.
 
     Args:

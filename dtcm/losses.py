@@ -97,9 +97,7 @@ def exposure_loss(y: torch.Tensor, level: float = EXPOSURE_LEVEL) -> torch.Tenso
     """L_exp: mean over 16x16 patches (of the channel mean) of (patch - E)^2."""
     g = _frames(y).mean(dim=1, keepdim=True)
     if min(g.shape[-2:]) < EXPOSURE_PATCH:
-        raise ValueError(
-            f"frames must be at least {EXPOSURE_PATCH}x{EXPOSURE_PATCH}, got {tuple(g.shape[-2:])}"
-        )
+        raise ValueError(f"frames must be at least {EXPOSURE_PATCH}x{EXPOSURE_PATCH}, got {tuple(g.shape[-2:])}")
     return (F.avg_pool2d(g, EXPOSURE_PATCH) - level).pow(2).mean()
 
 

@@ -114,9 +114,7 @@ class DTCM(
         if os.path.isdir(model_id):
             path = Path(model_id) / SAFETENSORS_NAME
             if not path.is_file():
-                raise FileNotFoundError(
-                    f"{model_id} has no {SAFETENSORS_NAME}; DTCM loads safetensors weights only"
-                )
+                raise FileNotFoundError(f"{model_id} has no {SAFETENSORS_NAME}; DTCM loads safetensors weights only")
         else:
             path = hf_hub_download(
                 repo_id=model_id,
@@ -140,9 +138,7 @@ def load_state_dict_strict(model: nn.Module, state: dict, source: str = "weights
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [
-        (k, tuple(state[k].shape), tuple(own[k].shape))
-        for k in own
-        if k in state and state[k].shape != own[k].shape
+        (k, tuple(state[k].shape), tuple(own[k].shape)) for k in own if k in state and state[k].shape != own[k].shape
     ]
     if missing or unexpected or wrong:
         parts = []
@@ -175,9 +171,7 @@ _VARIANTS: dict[str, dict] = {
     "resnext101": dict(backbone="resnext101", clip_len=64, enhancer="none"),
     # toy sizes for tests
     "dtcm_tiny_test": dict(backbone="resnet_tiny_test", clip_len=8, crop_size=32, short_side=36),
-    "dtcm_mobilenetv2_tiny_test": dict(
-        backbone="mobilenetv2_tiny_test", clip_len=8, crop_size=32, short_side=36
-    ),
+    "dtcm_mobilenetv2_tiny_test": dict(backbone="mobilenetv2_tiny_test", clip_len=8, crop_size=32, short_side=36),
 }
 
 
@@ -216,9 +210,7 @@ _HARA_ARCH = {
 }
 
 
-def import_hara(
-    path: str | Path, backbone: str | None = None, enhancer: str = "lightdce", **overrides
-) -> DTCM:
+def import_hara(path: str | Path, backbone: str | None = None, enhancer: str = "lightdce", **overrides) -> DTCM:
     """Load a checkpoint released by Hara et al. (3D-ResNets-PyTorch) into a DTCM model.
 
     The file is a dict ``{epoch, arch, state_dict, optimizer}`` whose keys carry a ``module.`` prefix and
@@ -238,14 +230,10 @@ def import_hara(
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle with code in it, or not a torch file at all
-        raise ValueError(
-            f"{path} is not a plain-tensor PyTorch checkpoint ({type(exc).__name__}: {exc})"
-        ) from None
+        raise ValueError(f"{path} is not a plain-tensor PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(
-            f"{path} holds no state_dict of tensors (expected Hara's {{'state_dict': ...}} layout)"
-        )
+        raise ValueError(f"{path} holds no state_dict of tensors (expected Hara's {{'state_dict': ...}} layout)")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     if backbone is None:
         arch = str(ckpt.get("arch", "")).lower()
@@ -290,7 +278,5 @@ def cli_main(args) -> int:
     model = import_hara(args.checkpoint, backbone=args.backbone, enhancer=args.enhancer, **overrides)
     model.save_pretrained(args.out_dir)
     n = sum(p.numel() for p in model.parameters())
-    print(
-        f"wrote {args.out_dir}: {model.config.backbone}, {model.config.num_classes} classes, {n:,} parameters"
-    )
+    print(f"wrote {args.out_dir}: {model.config.backbone}, {model.config.num_classes} classes, {n:,} parameters")
     return 0
