@@ -611,15 +611,11 @@ def _run_job(settings: dict, val_dataset: str | None) -> None:
             data=data,
             val_data=val_dataset or data,
             model="dtcm_mobilenetv2",
-            backbone=settings["backbone"],
             init=init,
-            alpha=settings["alpha"],
-            w_stc=settings["w_stc"],
-            k=settings["k"],
-            epochs=settings["epochs"],
-            lr=settings["lr"],
-            batch_size=settings["batch_size"],
-            max_steps=settings["max_steps"],
+            **{
+                key: settings[key]
+                for key in ("backbone", "alpha", "w_stc", "k", "epochs", "lr", "batch_size", "max_steps")
+            },
             output_dir=str(out),
             num_workers=0,
             progress=False,

@@ -904,6 +904,13 @@ def _train(args, accelerator, callback, stop_event) -> dict:
             "args": {k: getattr(args, k) for k in DEFAULTS},
         }
 
+    def checkpoint_now(epoch, batch_in_epoch) -> str:
+        state = checkpoint_state(epoch, batch_in_epoch)
+        path = save_checkpoint(
+            accelerator, output_dir, global_step, ddp, optimizer, scheduler, state, args.checkpoints_total_limit
+        )
+        return str(path)
+
     for epoch in range(first_epoch, num_epochs if not stop else first_epoch):
         skip = skip_batches if epoch == first_epoch else 0
         if skip == 0:
@@ -1061,18 +1068,7 @@ def _train(args, accelerator, callback, stop_event) -> dict:
             if want_stop:
                 status = "stopped"
             if (args.checkpoint_every and global_step % args.checkpoint_every == 0) or want_stop:
-                last_ckpt = str(
-                    save_checkpoint(
-                        accelerator,
-                        output_dir,
-                        global_step,
-                        ddp,
-                        optimizer,
-                        scheduler,
-                        checkpoint_state(epoch, batch_idx + 1),
-                        args.checkpoints_total_limit,
-                    )
-                )
+                last_ckpt = checkpoint_now(epoch, batch_idx + 1)
             window = _new_window()
             t_step = time.perf_counter()
             if stop:
@@ -1097,18 +1093,7 @@ def _train(args, accelerator, callback, stop_event) -> dict:
 
     # ----------------------------------------------------------------------------------------------- the end
     if last_ckpt is None or Path(last_ckpt).name != f"checkpoint-{global_step}":
-        last_ckpt = str(
-            save_checkpoint(
-                accelerator,
-                output_dir,
-                global_step,
-                ddp,
-                optimizer,
-                scheduler,
-                checkpoint_state(epoch, batch_idx + 1),
-                args.checkpoints_total_limit,
-            )
-        )
+        last_ckpt = checkpoint_now(epoch, batch_idx + 1)
     final = output_dir / "final"
     _broadcast_buffers(accelerator, model)
     digest = weights_hash(model)
