@@ -349,6 +349,7 @@ class TrainStep(nn.Module):
     def __init__(self, model, setting: str, k: int):
         super().__init__()
         self.model, self.setting, self.k = model, setting, k
+        self._fast = None  # two-stage: the frozen enhancer's folded copy, made on first use
         if setting == "two-stage" and model.enhancer is not None:
             model.enhancer.requires_grad_(False)
         if setting == "enhancer-only":
@@ -364,13 +365,25 @@ class TrainStep(nn.Module):
             self.model.backbone.eval()
         return self
 
+    def _frozen_enhance(self, x):
+        """Two-stage: the frozen enhancer through its folded inference copy (same outputs to ~1e-6, several
+        times faster), built once; plain eager ``no_grad`` where it cannot be folded (no enhancer)."""
+        if self.model.enhancer is None:
+            return x, None
+        if self._fast is None:
+            from dtcm.inference import optimize_for_inference
+
+            # kept in a tuple so that it is not a submodule: checkpoints hold the model only
+            self._fast = (optimize_for_inference(self.model.enhancer.eval()),)
+        y, curves = self._fast[0](x.float(), self.k)
+        return y.clone(), curves.clone()  # normal tensors again: the classifier saves its input for backward
+
     def forward(self, x):
         if self.setting == "enhancer-only":
             y, curves = self.model.enhance(x, self.k)
             return None, y, curves
         if self.setting == "two-stage":
-            with torch.no_grad():
-                y, curves = self.model.enhance(x, self.k)
+            y, curves = self._frozen_enhance(x)
             return self.model.classify(y), y, curves
         out = self.model(x, k=self.k, return_all=True)
         return out.logits, out.enhanced, out.curves

@@ -139,3 +139,29 @@ def test_missing_footage_fails_loudly(tmp_path, monkeypatch):
     monkeypatch.setenv(syn.FOOTAGE_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=syn.FOOTAGE_ENV):
         syn.render_clip("Walk", np.random.default_rng(0), num_frames=2)
+
+
+def test_merged_splits_load_every_clip_of_both_sets(dark_set, tmp_path):
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from merge_splits import merge
+
+    first = dark_set[0]
+    other = tmp_path / "other"
+    shutil.copytree(first, other)
+    counts = merge(tmp_path / "union", [first, other])
+    own = {half: len(_read_list(first / f"split1_{half}.txt")) for half in ("train", "test")}
+    assert counts == {half: 2 * n for half, n in own.items()}
+    from dtcm.data import build_dataset
+
+    ds = build_dataset(tmp_path / "union", train=True, clip_len=8, crop=32, short_side=40)
+    assert len(ds) == counts["train"] and ds.class_names == ARID_CLASSES
+    assert (
+        ds[0]["video"].shape == (3, 8, 32, 32)
+        and ds[len(ds) - 1]["label"] == _read_list(other / "split1_train.txt")[-1][1]
+    )
+    (other / "classInd.txt").write_text("0\tOnly\n")
+    with pytest.raises(ValueError, match="class lists differ"):
+        merge(tmp_path / "bad", [first, other])

@@ -266,6 +266,27 @@ def test_callback_streams_metrics_and_stops(data, tmp_path):
     assert summary["status"] == "finished" and summary["steps"] == 3
 
 
+def test_two_stage_enhances_with_the_folded_copy_of_the_frozen_enhancer():
+    from dtcm.train import TrainStep
+
+    torch.manual_seed(0)
+    model = create_model("dtcm_tiny_test", num_classes=3, class_names=CLASSES)
+    for m in model.enhancer.modules():  # non-trivial running statistics, so that folding them matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    step = TrainStep(model, "two-stage", k=2).train()
+    x = torch.rand(2, 3, 8, 32, 32) * 0.3
+    with torch.no_grad():
+        want_y, want_curves = model.enhance(x, 2)  # the enhancer stays in eval mode under TrainStep.train()
+    logits, y, curves = step(x)
+    assert torch.allclose(y, want_y, atol=1e-5) and torch.allclose(curves, want_curves, atol=1e-5)
+    logits.sum().backward()  # the folded copy's outputs feed a classifier that trains
+    assert all(p.grad is None for p in model.enhancer.parameters())
+    assert any(p.grad is not None for p in model.backbone.parameters())
+    assert not any(n.startswith("_fast") for n, _ in step.named_modules())  # not part of checkpoints
+
+
 # ------------------------------------------------------------------------------------------------------ (7)
 @pytest.mark.parametrize("setting", ["one-stage-total", "one-stage-ar", "two-stage", "enhancer-only"])
 def test_settings(setting, data, tmp_path):

@@ -1,0 +1,60 @@
+"""Merge the split lists of several DarkActions-synth folders into one dataset folder.
+
+    python scripts/merge_splits.py data/synth-union data/synth data/synth4
+
+writes ``data/synth-union/split1_train.txt``, ``split1_test.txt`` and ``classInd.txt``. Each line keeps its
+clip where it is: paths become relative to the parent folder of the output (``synth/Drink/Drink_0000.mp4``),
+which the list readers find on their own. Every input must have the same classes in the same order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def read_list(path: Path) -> list[tuple[str, str]]:
+    """(class index, relative path) of an ARID-style ``idx<TAB>class<TAB>path`` list."""
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise ValueError(f"{path}:{number}: expected 'index<TAB>class<TAB>path', got {line!r}")
+        rows.append((parts[1], parts[2]))
+    return rows
+
+
+def merge(out: Path, sources: list[Path], split: int = 1) -> dict[str, int]:
+    """Write the merged lists; returns the number of clips in each."""
+    classes = {src: (src / "classInd.txt").read_text() for src in sources}
+    if len(set(classes.values())) != 1:
+        raise ValueError(f"the class lists differ between {', '.join(map(str, sources))}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "classInd.txt").write_text(next(iter(classes.values())))
+    counts = {}
+    for half in ("train", "test"):
+        lines = []
+        for src in sources:
+            prefix = Path(os.path.relpath(src, out.parent))
+            for label, rel in read_list(src / f"split{split}_{half}.txt"):
+                lines.append(f"{len(lines)}\t{label}\t{(prefix / rel).as_posix()}")
+        (out / f"split{split}_{half}.txt").write_text("\n".join(lines) + "\n")
+        counts[half] = len(lines)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="folder to write the merged lists to")
+    parser.add_argument("sources", type=Path, nargs="+", help="dataset folders made by dtcm make-synthetic")
+    parser.add_argument("--split", type=int, default=1)
+    args = parser.parse_args()
+    counts = merge(args.out, args.sources, args.split)
+    print(f"{args.out}: {counts['train']} training and {counts['test']} test clips")
+
+
+if __name__ == "__main__":
+    main()
