@@ -1,7 +1,7 @@
 """Training speed and memory of DTCM on this CPU for frame-sharing k = 1 and k = 4 (SPEC A3).
 
 One training step is what ``dtcm.train`` does: the joint forward (LightDCE on the keyframes, curves on
-every frame, 3D-MobileNetV2), every loss of Eq. 1-7, backward, gradient clipping and an AdamW step, on
+every frame, the shipped 3D-ShuffleNetV2 by default), every loss of Eq. 1-7, backward, gradient clipping and an AdamW step, on
 random dark clips (B, 3, 16, 112, 112). Each k runs in its own subprocess so that its peak memory (the
 process's maximum RSS) is its own; "training memory" is that peak minus the RSS just before the first
 step (model and optimizer built), i.e. what the activations and gradients cost.
@@ -12,7 +12,7 @@ Timing uses one intra-op thread by default: on shared cores, OpenMP threads that
 hold the cores make multi-threaded timings swing by 10x. Steps are reported as median and best.
 
 Usage:
-    python3 benchmarks/train_speed.py [--batch-size 4] [--steps 3] [--model dtcm_mobilenetv2]
+    python3 benchmarks/train_speed.py [--batch-size 4] [--steps 3] [--model dtcm_shufflenetv2]
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ REPO = HERE.parent
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="dtcm_mobilenetv2", help="variant from dtcm.model.list_models()")
+    p.add_argument(
+        "--model", default="dtcm_shufflenetv2", help="variant from dtcm.model.list_models() (default: the shipped one)"
+    )
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--clip-len", type=int, default=16)
     p.add_argument("--crop", type=int, default=112)

@@ -74,12 +74,23 @@ def test_lightdce_real_on_darkened_real_footage(capsys):
     model = DTCM.from_pretrained(WEIGHTS / INDEX["models"]["lightdce-real"]["path"])
     with torch.no_grad():
         y, _ = model.enhance(x, k=4)
-    stc = {"lightdce-real": float(stc_loss(y, x))}
-    for name in ("he", "clahe"):
-        e = torch.from_numpy(classic.enhance_classic(name, dark)).permute(3, 0, 1, 2)[None].float() / 255
-        stc[name] = float(stc_loss(e, x))
+    out = {"lightdce-real": y}
+    out["he"] = classic.enhance_classic("he", dark)
+    out["clahe"] = classic.enhance_classic("clahe", dark)  # OpenCV's usual clip limit 2: it barely brightens
+    out["clahe8"] = classic.enhance_classic("clahe", dark, clip_limit=8.0)  # CLAHE as bright as the target
+    out = {
+        n: e if torch.is_tensor(e) else torch.from_numpy(e).permute(3, 0, 1, 2)[None].float() / 255
+        for n, e in out.items()
+    }
+    stc = {name: float(stc_loss(e, x)) for name, e in out.items()}
+    luma = {name: _luma(e) for name, e in out.items()}
     psnr = float(10 * torch.log10(1 / (y - ref).pow(2).mean()))
     with capsys.disabled():
-        print(f"\nluma {_luma(x):.1f} -> {_luma(y):.1f}; L_STC {stc}; PSNR vs the original {psnr:.2f} dB")
-    assert _luma(y) >= 80
+        print(f"\nluma {_luma(x):.1f} -> {luma}; L_STC {stc}; PSNR of lightdce-real vs the original {psnr:.2f} dB")
+    assert luma["lightdce-real"] >= 80
     assert stc["lightdce-real"] < stc["he"]
+    # Against CLAHE at equal brightness. Default CLAHE (luma ~38 here) has a lower L_STC than any enhancer that
+    # reaches luma 80 can have on this clip: L_STC grows with the gain applied to region differences, and even
+    # the gentlest tone curves measured at luma ~80 (docs/RESULTS.md, "lightdce-real on real footage") stay above it.
+    assert luma["clahe8"] >= 80 and luma["clahe"] < 80
+    assert stc["lightdce-real"] < stc["clahe8"]
