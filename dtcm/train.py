@@ -19,6 +19,10 @@ Settings (``--setting``, the paper's Table VI plus the zero-reference enhancer):
     enhancer-only    zero-reference: W_STC L_STC + L_Dark, no labels needed (a flat folder of videos works);
                      the backbone is frozen and unused
 
+``--enhancer-bn frozen`` keeps the enhancer's BatchNorm layers on their running statistics while its weights
+train: an enhancer trained on other footage (lightdce-real) then enhances the new clips exactly as it did
+before joint training starts, instead of normalising with statistics of a very different batch.
+
 Every hyper-parameter comes from ``DEFAULTS`` < a resumed checkpoint's arguments < ``--recipe FILE.json``
 (a JSON object of the same keys as the flags, e.g. ``{"lr": 1e-3, "w_stc": 4}``) < flags given on the
 command line. Each step's losses, lr and batch accuracy go to ``OUTPUT/log.jsonl``.
@@ -81,6 +85,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SETTINGS = ("one-stage-total", "one-stage-ar", "two-stage", "enhancer-only")
+ENHANCER_BN = ("batch", "frozen")
 SCHEDULERS = ("cosine", "linear", "constant")
 TERMS = ("ar", "sc", "tc", "stc", "exp", "col", "tva", "dark", "total", "loss")  # "loss": what is optimised
 KILL_IN_CHECKPOINT_ENV = "DTCM_DEBUG_KILL_IN_CHECKPOINT"  # test hook: SIGKILL while writing checkpoint-STEP
@@ -99,6 +104,7 @@ DEFAULTS: dict = dict(
     alpha=0.1,  # weight of the enhancement losses in L_total (Eq. 7)
     w_stc=4.0,  # weight of L_STC (Eq. 7)
     k=4,  # frame-sharing factor during training (SPEC A3)
+    enhancer_bn="batch",  # the enhancer's BatchNorm while it trains: "batch" statistics, or "frozen" running ones
     lr=1e-5,  # AdamW learning rate (paper: 1e-5 from Kinetics weights; from scratch use ~1e-3)
     weight_decay=0.01,  # AdamW weight decay
     lr_scheduler="cosine",  # cosine, linear (both decay to 0 at the last step) or constant
@@ -162,6 +168,12 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--alpha", type=float, help="weight of the enhancement losses (Eq. 7, default 0.1)")
     g.add_argument("--w-stc", type=float, help="weight of L_STC (Eq. 7, default 4)")
     g.add_argument("--k", type=int, help="frame-sharing factor while training (default 4)")
+    g.add_argument(
+        "--enhancer-bn",
+        choices=ENHANCER_BN,
+        help="the enhancer's BatchNorm while it trains: batch statistics (default), or its running statistics "
+        "kept frozen (fine-tuning an enhancer whose statistics come from other footage)",
+    )
     g = parser.add_argument_group("optimisation")
     g.add_argument("--lr", type=float, help="AdamW learning rate (default 1e-5)")
     g.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.01)")
@@ -264,6 +276,7 @@ def _validate(a: dict) -> None:
 
     need(a["data"] is not None, "no training data: pass --data (a split list, dataset folder or class folders)")
     need(a["setting"] in SETTINGS, f"setting must be one of {', '.join(SETTINGS)}, got {a['setting']!r}")
+    need(a["enhancer_bn"] in ENHANCER_BN, f"enhancer_bn must be batch or frozen, got {a['enhancer_bn']!r}")
     need(a["lr_scheduler"] in SCHEDULERS, f"lr_scheduler must be one of {SCHEDULERS}, got {a['lr_scheduler']!r}")
     need(a["mixed_precision"] in ("auto", "no", "bf16", "fp16"), f"bad mixed_precision {a['mixed_precision']!r}")
     for name in ("k", "batch_size", "grad_accum", "epochs", "log_every", "max_nonfinite"):
@@ -346,9 +359,10 @@ class TrainStep(nn.Module):
     gradients and stay in eval mode.
     """
 
-    def __init__(self, model, setting: str, k: int):
+    def __init__(self, model, setting: str, k: int, enhancer_bn: str = "batch"):
         super().__init__()
         self.model, self.setting, self.k = model, setting, k
+        self.enhancer_bn = enhancer_bn
         self._fast = None  # two-stage: the frozen enhancer's folded copy, made on first use
         if setting == "two-stage" and model.enhancer is not None:
             model.enhancer.requires_grad_(False)
@@ -363,6 +377,10 @@ class TrainStep(nn.Module):
             self.model.enhancer.eval()
         if self.setting == "enhancer-only":
             self.model.backbone.eval()
+        if mode and self.enhancer_bn == "frozen" and self.model.enhancer is not None:
+            for m in self.model.enhancer.modules():  # normalise with the running statistics, and keep them
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         return self
 
     def _frozen_enhance(self, x):
@@ -805,7 +823,7 @@ def _train(args, accelerator, callback, stop_event) -> dict:
     with accelerator.main_process_first():
         model = _build_model(args, base_cfg, init_model, class_names, extra)
     del init_model
-    step_module = TrainStep(model, args.setting, args.k)
+    step_module = TrainStep(model, args.setting, args.k, args.enhancer_bn)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
 

@@ -287,6 +287,27 @@ def test_two_stage_enhances_with_the_folded_copy_of_the_frozen_enhancer():
     assert not any(n.startswith("_fast") for n, _ in step.named_modules())  # not part of checkpoints
 
 
+@pytest.mark.parametrize("enhancer_bn", ["batch", "frozen"])
+def test_enhancer_batch_norm_batch_or_frozen(enhancer_bn, data, tmp_path):
+    start = tmp_path / "start"
+    initial = create_model("dtcm_tiny_test", num_classes=3, class_names=CLASSES)
+    initial.save_pretrained(start)
+    before = initial.state_dict()
+    out = tmp_path / "run"
+    summary = main(parse_args(_args(data, out, "--max-steps", "2", "--init", str(start), "--enhancer-bn", enhancer_bn)))
+    assert summary["status"] == "finished"
+    after = _weights(out / "final")
+    stats = [k for k in before if k.startswith("enhancer.") and k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in before if k.startswith("enhancer.") and k.endswith(".weight")]
+    assert stats and weights
+    assert any(not torch.equal(before[k], after[k]) for k in weights)  # the enhancer trains either way
+    stats_moved = any(not torch.equal(before[k], after[k]) for k in stats)
+    assert stats_moved == (enhancer_bn == "batch")
+    assert json.loads((out / "train_args.json").read_text())["enhancer_bn"] == enhancer_bn
+    with pytest.raises(SystemExit):
+        parse_args(_args(data, out, "--enhancer-bn", "sometimes"))
+
+
 # ------------------------------------------------------------------------------------------------------ (7)
 @pytest.mark.parametrize("setting", ["one-stage-total", "one-stage-ar", "two-stage", "enhancer-only"])
 def test_settings(setting, data, tmp_path):
