@@ -517,6 +517,7 @@ def _card_body(name, repo_id, config, metrics, data, synthetic, settings, limita
         "",
         "```python",
         "from dtcm.hub import resolve_model, predict",
+        "",
         f'model = resolve_model("{repo_id}")  # or DTCM.from_pretrained(...)',
         'print(predict(model, "clip.mp4"))  # Top-5 (class, probability)',
         "```",
