@@ -287,12 +287,16 @@ def test_two_stage_enhances_with_the_folded_copy_of_the_frozen_enhancer():
     assert not any(n.startswith("_fast") for n, _ in step.named_modules())  # not part of checkpoints
 
 
+def _saved_start(tmp_path):
+    """A toy model saved as an --init folder, and its weights."""
+    initial = create_model("dtcm_tiny_test", num_classes=3, class_names=CLASSES)
+    initial.save_pretrained(tmp_path / "start")
+    return tmp_path / "start", initial.state_dict()
+
+
 @pytest.mark.parametrize("enhancer_bn", ["batch", "frozen"])
 def test_enhancer_batch_norm_batch_or_frozen(enhancer_bn, data, tmp_path):
-    start = tmp_path / "start"
-    initial = create_model("dtcm_tiny_test", num_classes=3, class_names=CLASSES)
-    initial.save_pretrained(start)
-    before = initial.state_dict()
+    start, before = _saved_start(tmp_path)
     out = tmp_path / "run"
     summary = main(parse_args(_args(data, out, "--max-steps", "2", "--init", str(start), "--enhancer-bn", enhancer_bn)))
     assert summary["status"] == "finished"
@@ -311,10 +315,7 @@ def test_enhancer_batch_norm_batch_or_frozen(enhancer_bn, data, tmp_path):
 # ------------------------------------------------------------------------------------------------------ (7)
 @pytest.mark.parametrize("setting", ["one-stage-total", "one-stage-ar", "two-stage", "enhancer-only"])
 def test_settings(setting, data, tmp_path):
-    start = tmp_path / "start"
-    initial = create_model("dtcm_tiny_test", num_classes=3, class_names=CLASSES)
-    initial.save_pretrained(start)
-    before = initial.state_dict()
+    start, before = _saved_start(tmp_path)
     out = tmp_path / "run"
     extra = ["--setting", setting, "--max-steps", "2", "--init", str(start)]
     if setting == "two-stage":
