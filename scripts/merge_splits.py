@@ -13,33 +13,23 @@ import argparse
 import os
 from pathlib import Path
 
-
-def read_list(path: Path) -> list[tuple[str, str]]:
-    """(class index, relative path) of an ARID-style ``idx<TAB>class<TAB>path`` list."""
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) != 3:
-            raise ValueError(f"{path}:{number}: expected 'index<TAB>class<TAB>path', got {line!r}")
-        rows.append((parts[1], parts[2]))
-    return rows
+from dtcm.data.arid import read_arid_list
+from dtcm.data.base import read_class_index
 
 
 def merge(out: Path, sources: list[Path], split: int = 1) -> dict[str, int]:
     """Write the merged lists; returns the number of clips in each."""
-    classes = {src: (src / "classInd.txt").read_text() for src in sources}
-    if len(set(classes.values())) != 1:
+    classes = {read_class_index(src / "classInd.txt") for src in sources}
+    if len(classes) != 1:
         raise ValueError(f"the class lists differ between {', '.join(map(str, sources))}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "classInd.txt").write_text(next(iter(classes.values())))
+    (out / "classInd.txt").write_text((sources[0] / "classInd.txt").read_text())  # its index base with it
     counts = {}
     for half in ("train", "test"):
         lines = []
         for src in sources:
             prefix = Path(os.path.relpath(src, out.parent))
-            for label, rel in read_list(src / f"split{split}_{half}.txt"):
+            for rel, label in read_arid_list(src / f"split{split}_{half}.txt"):
                 lines.append(f"{len(lines)}\t{label}\t{(prefix / rel).as_posix()}")
         (out / f"split{split}_{half}.txt").write_text("\n".join(lines) + "\n")
         counts[half] = len(lines)
