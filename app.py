@@ -33,6 +33,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dtcm import service
+from dtcm.hub import MODEL_CARD_CITATION, is_stub_card  # no torch behind these
 
 log = logging.getLogger("dtcm.app")
 
@@ -72,15 +73,7 @@ METHOD_NAMES = {
 ACTIVE_STATES = ("preparing", "running", "stopping")
 AUTO_INIT = "auto"  # the service starts from the default variant when its backbone fits, else fresh
 INIT_CHOICE = ("auto (default variant)", AUTO_INIT)
-STUB_CARD_MARK = "pushed to the Hub using the [PytorchModelHubMixin]"  # huggingface_hub's placeholder card
 
-CITATION = """@article{tu2023dtcm,
-  title   = {DTCM: Joint Optimization of Dark Enhancement and Action Recognition in Videos},
-  author  = {Tu, Zhigang and Liu, Yuanzhong and Zhang, Yan and Mu, Qizi and Yuan, Junsong},
-  journal = {IEEE Transactions on Image Processing},
-  volume  = {32},
-  year    = {2023}
-}"""
 
 PAPER_TABLE = """| Result (paper, ARID, 64x112x112, Kinetics init) | Top-1 |
 |---|---|
@@ -560,7 +553,7 @@ def model_card(variant) -> str:
     entry = _variants().get(variant or "", {})
     card = Path(entry["path"]) / "README.md" if entry.get("path") else None
     title = f"### Model card: {variant}\n" if variant else "### Model card\n"
-    if card is None or not card.is_file() or STUB_CARD_MARK in card.read_text(encoding="utf-8"):
+    if card is None or is_stub_card(card):
         return title + ("This variant has no model card." if variant else "No model weights are installed.")
     text = _strip_front_matter(card.read_text(encoding="utf-8"))
     return title + re.sub(r"^#(?=#* )", "####", text, flags=re.M)  # its headings below the tab's own
@@ -608,7 +601,7 @@ say so. Fine-tune on ARID, Dark-48 or your own clips in the Fine-tune tab.
 
 ### Citation
 ```bibtex
-{CITATION}
+{MODEL_CARD_CITATION}
 ```
 """
 
