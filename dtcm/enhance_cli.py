@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 __all__ = ["enhance_file", "enhance_frames"]
 
@@ -125,18 +124,11 @@ def add_cli_arguments(parser) -> None:
 
 
 def cli_main(args) -> int:
-    from dtcm.hub import quiet_hub_logging, resolve_model
+    from dtcm.hub import cli_model
 
-    if not Path(args.input).is_file():
-        raise FileNotFoundError(f"no such clip: {args.input}")
     if Path(args.output).suffix.lower() != ".mp4":
         raise ValueError(f"the output must be an .mp4 file (H.264), got {args.output!r}")
-    if args.k is not None and args.k < 1:
-        raise ValueError(f"--k must be >= 1, got {args.k}")
-    quiet_hub_logging()
-    model = resolve_model(args.model, revision=args.revision)
-    if torch.cuda.is_available():
-        model = model.cuda()
+    model = cli_model(args.input, args.model, args.revision, args.k)
     r = enhance_file(
         model, args.input, args.output, k=args.k, estimate_size=args.estimate_size, max_frames=args.max_frames
     )

@@ -610,17 +610,22 @@ def add_cli_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help='print [{"label": ..., "prob": ...}, ...]')
 
 
-def cli_main(args) -> int:
-    if not Path(args.clip).is_file():
-        raise FileNotFoundError(f"no such clip: {args.clip}")
-    if args.k is not None and args.k < 1:
-        raise ValueError(f"--k must be >= 1, got {args.k}")
+def cli_model(clip: str | os.PathLike, model: str | None, revision: str | None, k: int | None):
+    """What the clip commands (``predict``, ``enhance``) share: check the clip and ``--k``, then load the model
+    (on the GPU when there is one) with huggingface_hub's retry warnings kept off stderr."""
+    if not Path(clip).is_file():
+        raise FileNotFoundError(f"no such clip: {clip}")
+    if k is not None and k < 1:
+        raise ValueError(f"--k must be >= 1, got {k}")
     quiet_hub_logging()
-    model = resolve_model(args.model, revision=args.revision)
+    loaded = resolve_model(model, revision=revision)
     import torch
 
-    if torch.cuda.is_available():
-        model = model.cuda()
+    return loaded.cuda() if torch.cuda.is_available() else loaded
+
+
+def cli_main(args) -> int:
+    model = cli_model(args.clip, args.model, args.revision, args.k)
     top = predict(model, args.clip, k=args.k, topk=args.topk)
     if args.json:
         print(json.dumps([{"label": label, "prob": round(p, 6)} for label, p in top]))
