@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from dtcm.backbones.layers import PooledClassifier, init_weights
+
 __all__ = ["InvertedResidual", "MobileNetV2", "mobilenetv2", "mobilenetv2_tiny_test"]
 
 # (expand ratio t, output channels c, repeats n, stride of the first repeat s)
@@ -56,7 +58,7 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(PooledClassifier):
     """3D-MobileNetV2 on clips (B, 3, T, H, W); any T >= 1 and H, W >= 16 (adaptive pooling).
 
     Args:
@@ -90,26 +92,11 @@ class MobileNetV2(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.num_features, num_classes))
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self, linear_std=0.01)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) -> (B, num_features, T', H', W')."""
         return self.features(x)
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, num_features, T', H', W') -> logits (B, num_classes)."""
-        return self.classifier(self.avgpool(x).flatten(1))  # pooled: (B, num_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def mobilenetv2(num_classes: int = 400, **kwargs) -> MobileNetV2:

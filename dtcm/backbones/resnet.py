@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dtcm.backbones.layers import init_weights
+
 __all__ = [
     "BasicBlock",
     "Bottleneck",
@@ -182,12 +184,7 @@ class ResNet3d(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.num_features, num_classes)
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def _block(self, inplanes: int, planes: int, stride: int, downsample: nn.Module | None) -> nn.Module:
         if self.block == "basic":

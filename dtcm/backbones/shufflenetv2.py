@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from dtcm.backbones.layers import PooledClassifier, init_weights
+
 __all__ = ["ShuffleUnit", "ShuffleNetV2", "channel_shuffle", "shufflenetv2", "shufflenetv2_tiny_test"]
 
 STAGE_REPEATS = (4, 8, 4)
@@ -78,7 +80,7 @@ class ShuffleUnit(nn.Module):
         return channel_shuffle(out, 2)
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(PooledClassifier):
     """3D-ShuffleNetV2 on clips (B, 3, T, H, W); any T >= 1 and H, W >= 16 (adaptive pooling).
 
     Args:
@@ -112,24 +114,12 @@ class ShuffleNetV2(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) -> (B, num_features, T', H', W')."""
         x = self.maxpool(self.conv1(x))
         return self.conv_last(self.features(x))
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, num_features, T', H', W') -> logits (B, num_classes)."""
-        return self.classifier(self.avgpool(x).flatten(1))  # pooled: (B, num_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def shufflenetv2(num_classes: int = 400, **kwargs) -> ShuffleNetV2:
