@@ -611,6 +611,13 @@ def _gallery_box(label: str, elem_id: str) -> gr.Gallery:
     return gr.Gallery(label=label, columns=4, rows=2, height=300, object_fit="contain", preview=False, elem_id=elem_id)
 
 
+def _compare_gallery(label: str, elem_id: str) -> gr.Gallery:
+    """A Compare-tab gallery: one row per enhancer, tall enough for every row (no inner scrolling)."""
+    return gr.Gallery(
+        label=label, columns=COMPARE_COLUMNS, height="fit-content", object_fit="contain", preview=False, elem_id=elem_id
+    )
+
+
 with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
     gr.Markdown(HEADER, elem_id="header")
     variants0, default0, wstc0, k0 = _variants(), _default_variant(), _wstc_slider_args(), _default_k()
@@ -704,21 +711,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
                     cmp_run = gr.Button("Compare", variant="primary", elem_id="compare-btn")
             cmp_plot = gr.Plot(label="L_STC and Top-5 per enhancer", elem_id="compare-plot")
             with gr.Row(elem_classes="gallery-row"):
-                cmp_frames = gr.Gallery(
-                    label="Frames after each enhancer",
-                    columns=COMPARE_COLUMNS,
-                    height="fit-content",  # every enhancer's row, no inner scrolling
-                    object_fit="contain",
-                    preview=False,
-                    elem_id="cmp-frames",
-                )
-                cmp_diffs = gr.Gallery(
-                    label="RGB-difference maps after each enhancer (one colour scale per row)",
-                    columns=COMPARE_COLUMNS,
-                    height="fit-content",  # every enhancer's row, no inner scrolling
-                    object_fit="contain",
-                    preview=False,
-                    elem_id="cmp-diffs",
+                cmp_frames = _compare_gallery("Frames after each enhancer", "cmp-frames")
+                cmp_diffs = _compare_gallery(
+                    "RGB-difference maps after each enhancer (one colour scale per row)", "cmp-diffs"
                 )
             cmp_table = gr.Dataframe(
                 headers=["enhancer", "L_STC", "top-1", "top-5", "seconds"],
