@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+from servers import free_port, stop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -72,17 +72,11 @@ def make_weights_dir(folder: Path) -> tuple[Path, str]:
     return folder, default
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_app(tmp: Path):
     """Run ``python app.py`` on a free port with a temporary weights folder; yields (url, default variant)."""
     weights, default = make_weights_dir(tmp / "weights")
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         DTCM_WEIGHTS_DIR=str(weights),
@@ -113,12 +107,7 @@ def serve_app(tmp: Path):
             time.sleep(0.5)
         yield url, default
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

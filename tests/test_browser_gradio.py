@@ -7,25 +7,15 @@ served (``weights/`` or ``$DTCM_APP_TEST_WEIGHTS``); with the untrained stand-in
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+from servers import CHROMIUM, CHROMIUM_ARGS
 from test_app_gradio import EXAMPLES, FIXTURE_VARIANT, ROOT, serve_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS = ROOT / "docs"
 RESULT_TIMEOUT_MS = 90_000
 

@@ -9,8 +9,6 @@ the Top-5 chart, the frame images and the enhanced ``<video>``, checks the brows
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,31 +16,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import CHROMIUM, CHROMIUM_ARGS, free_port, stop
 from test_streamlit import make_clip, make_weights
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium"),
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium"),
     pytest.mark.timeout(240),
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "screenshot_streamlit_recognise.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
@@ -78,19 +62,14 @@ def server(tmp_path_factory):
         wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_recognise_page_in_chromium(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     clip = make_clip(tmp_path / "dark_street.mp4")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(f"{server}/Recognise", wait_until="domcontentloaded")
