@@ -9,6 +9,7 @@ Table VI (training settings), Table VIII (W_STC), Table IX (k at test time, enha
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -29,6 +30,7 @@ PAPER_VIII = {0: 87.1, 2: 96.5, 4: 97.1, 6: 96.5, 8: 96.3, 10: 96.2}
 PAPER_IX = {1: (19.08, 6.7), 2: (9.55, 6.4), 4: (4.77, 6.5), 8: (2.38, 6.3), 16: (1.19, 3.7)}
 
 
+@functools.cache
 def load(run):
     path = RUNS / run / "final"
     return DTCM.from_pretrained(path) if (path / "model.safetensors").is_file() else None
