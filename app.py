@@ -18,6 +18,7 @@ Endpoints (``gradio_client.Client(url).predict(..., api_name=...)``):
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
@@ -43,13 +45,14 @@ RESULTS_MD = ROOT / "docs" / "RESULTS.md"
 OUT_DIR = Path(tempfile.gettempdir()) / "dtcm_app"  # enhanced clips; pruned after OUT_TTL_S
 OUT_TTL_S = 3600
 VIDEO_TYPES = ("mp4", "avi", "mov", "mkv", "webm")
-CONCURRENCY = int(os.environ.get("DTCM_CONCURRENCY", "2"))  # model calls at once (CPU: cores / threads)
+CONCURRENCY = service.MODEL_CONCURRENCY  # model calls at once over every endpoint (DTCM_CONCURRENCY)
 QUEUE_SIZE = int(os.environ.get("DTCM_QUEUE_SIZE", "32"))  # waiting requests before "queue full"
 MAX_FILE_SIZE = os.environ.get("DTCM_MAX_FILE_SIZE", "200mb")
 COMPARE_COLUMNS = 4  # frames (and RGB-diff maps) shown per enhancer: one gallery row each
 POLL_S = 2.0  # fine-tune status polling period
-FINETUNE_ENV = "DTCM_FINETUNE"  # "0" switches training, saving and pushing off (e.g. on a shared public Space)
-FINETUNE_ENABLED = os.environ.get(FINETUNE_ENV, "1") != "0"
+FINETUNE_ENV = service.WRITES_ENV  # "0" switches training, uploads, saving and pushing off; off by default on a Space
+FINETUNE_ENABLED = service.writes_enabled()
+FT_LIMITS = service.finetune_limits()  # what one fine-tune may ask for on this machine
 GENERIC_ERROR = "Something went wrong on the server while doing that; please try again or try another clip."
 
 METHOD_SHORT = {
@@ -70,7 +73,7 @@ METHOD_NAMES = {
     "zerodce": "Zero-DCE",
     "dtcm": "DTCM",
 }
-ACTIVE_STATES = ("preparing", "running", "stopping")
+ACTIVE_STATES = service.ACTIVE_JOB_STATES
 AUTO_INIT = "auto"  # the service starts from the default variant when its backbone fits, else fresh
 INIT_CHOICE = ("auto (default variant)", AUTO_INIT)
 
@@ -215,14 +218,36 @@ def _k(k) -> int:
     return int(k) if k is not None and float(k).is_integer() else k  # the service names a bad value
 
 
-def _gallery(images, first_caption: str | None = None) -> list[tuple[np.ndarray, str | None]]:
-    return [(img, first_caption if i == 0 else None) for i, img in enumerate(images)]
+def _image_file(img: np.ndarray) -> str:
+    """An image as a WebP file named by its content, written once and atomically.
+
+    Galleries get files, not arrays: Gradio rewrites the cached file of an array on every request, so two
+    identical requests at once could truncate a file while it is being downloaded.
+    """
+    ok, data = cv2.imencode(
+        ".webp", cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, 90]
+    )
+    if not ok:
+        raise service.ServiceError("an image of the result could not be encoded")
+    folder = OUT_DIR / "images"
+    path = folder / f"{hashlib.sha256(data.tobytes()).hexdigest()[:32]}.webp"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".img-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.tobytes())
+        os.replace(tmp, path)
+    return str(path)
+
+
+def _gallery(images, first_caption: str | None = None) -> list[tuple[str, str | None]]:
+    return [(_image_file(img), first_caption if i == 0 else None) for i, img in enumerate(images)]
 
 
 def _prune_outputs() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    for p in OUT_DIR.glob("*.mp4"):
+    for p in [*OUT_DIR.glob("*.mp4"), *OUT_DIR.glob("images/*.webp")]:
         try:
             if now - p.stat().st_mtime > OUT_TTL_S:
                 p.unlink()
@@ -282,22 +307,21 @@ def analyse(video, variant, k):
 
 @_human_errors
 def enhance(video, variant, k):
-    """The whole clip enhanced at its own resolution.
+    """The clip enhanced within the server's per-request bounds.
 
     Returns:
-        (path of a browser-playable H.264 mp4, a one-line note with the time taken).
+        (path of a browser-playable H.264 mp4, a note saying which frames at which size, and the time taken).
     """
     path = _check_video(video)
     _prune_outputs()
     fd, out = tempfile.mkstemp(suffix=".mp4", prefix="enhanced_", dir=OUT_DIR)
     os.close(fd)
-    t = time.perf_counter()
-    written = service.enhance_clip(path, _check_variant(variant), _k(k), out_path=out)
-    note = (
-        f"Enhanced every frame at the clip's own resolution in {time.perf_counter() - t:.1f} s "
-        "(curves estimated on downscaled keyframes, then upsampled)."
-    )
-    return written, note
+    try:
+        result = service.enhance_video(path, _check_variant(variant), _k(k), out_path=out)
+    except BaseException:
+        Path(out).unlink(missing_ok=True)  # a failed request leaves no file behind
+        raise
+    return result["path"], result["note"]
 
 
 def snap_wstc(w_stc):
@@ -424,7 +448,7 @@ def _dataset_choices() -> list[tuple[str, str]]:
 
 
 def _backbones() -> list[str]:
-    return [b for b in service.BACKBONES if not b.endswith("_test")]
+    return [b for b in FT_LIMITS["backbones"] if not b.endswith("_test")]
 
 
 def _status_text(status: dict) -> str:
@@ -442,8 +466,24 @@ def _status_text(status: dict) -> str:
 
 
 def _check_finetune_allowed() -> None:
-    if not FINETUNE_ENABLED:
+    if not service.writes_enabled():
         raise service.ServiceError(f"fine-tuning is switched off on this server ({FINETUNE_ENV}=0)")
+
+
+def _owner(known: dict | None) -> tuple[str, dict]:
+    """This visitor's job key (kept in the session and the browser) and the session memory holding it."""
+    known = dict(known or {})
+    if not known.get("owner"):
+        known["owner"] = service.new_owner_key()
+    return known["owner"], known
+
+
+def remember_owner(stored, known):
+    """At page load: take the job key the browser kept (a reload still owns its job) or make one."""
+    known = dict(known or {})
+    known["owner"] = stored if isinstance(stored, str) and len(stored) >= 16 else known.get("owner")
+    owner, known = _owner(known)
+    return known, owner
 
 
 def _status_summary(status: dict) -> dict:
@@ -481,8 +521,9 @@ def _poll_outputs(status: dict, known: dict | None):
 
 @_human_errors
 def finetune_poll(known):
-    """Poll the server's fine-tune job (it survives page reloads: the job lives in the server)."""
-    return _poll_outputs(service.finetune_status(), known)
+    """Poll this visitor's fine-tune job (it survives page reloads: the job lives in the server)."""
+    owner, known = _owner(known)
+    return _poll_outputs(service.finetune_status(owner), known)
 
 
 @_human_errors
@@ -494,6 +535,7 @@ def finetune_start(dataset, backbone, alpha, w_stc, k, epochs, lr, batch_size, i
     blank = [name for name, v in (("alpha", alpha), ("learning rate", lr)) if v is None]
     if blank:
         raise service.ServiceError(f"fill in the {' and the '.join(blank)}: a number is needed")
+    owner, known = _owner(known)
     status = service.start_finetune(
         dataset,
         backbone=backbone,
@@ -505,30 +547,34 @@ def finetune_start(dataset, backbone, alpha, w_stc, k, epochs, lr, batch_size, i
         batch_size=int(batch_size),
         init=None if not init or init == AUTO_INIT else init,
         max_steps=int(max_steps) if max_steps else None,
+        owner=owner,
     )
     return _poll_outputs(status, known)
 
 
 @_human_errors
 def finetune_stop(known):
-    """Ask the running job to stop after its current step."""
-    return _poll_outputs(service.stop_finetune(), known)
+    """Ask this visitor's running job to stop after its current step."""
+    owner, known = _owner(known)
+    return _poll_outputs(service.stop_finetune(owner=owner), known)
 
 
 @_human_errors
-def finetune_save(name):
-    """Save the finished fine-tune into weights/; returns the folder written."""
+def finetune_save(name, known):
+    """Save this visitor's finished fine-tune into weights/; returns the folder written."""
     _check_finetune_allowed()
-    return str(service.save_finetuned((name or "").strip() or None))
+    owner, _ = _owner(known)
+    return str(service.save_finetuned((name or "").strip() or None, owner=owner))
 
 
 @_human_errors
-def finetune_push(repo_id, token):
-    """Push the finished fine-tune to the Hugging Face Hub; returns the repo's URL as Markdown."""
+def finetune_push(repo_id, token, known):
+    """Push this visitor's finished fine-tune to the Hub with their own token; returns the URL as Markdown."""
     _check_finetune_allowed()
     if not repo_id or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id.strip()):
         raise service.ServiceError(f"the repo id must look like owner/name, got {repo_id!r}")
-    url = service.push_finetuned(repo_id.strip(), token=token or None)
+    owner, _ = _owner(known)
+    url = service.push_finetuned(repo_id.strip(), token=token or None, owner=owner)
     return f"Pushed: [{url}]({url})"
 
 
@@ -729,7 +775,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
         with gr.Tab("Fine-tune", id="finetune"):
             gr.Markdown(
                 "Joint training of enhancer and classifier (Eq. 7: L_AR + alpha (W_STC L_STC + L_Dark)) on the "
-                "server. The job keeps running if you close or reload the page."
+                "server. The job keeps running if you close or reload the page; only you can stop, save or push it. "
+                f"One job runs at a time in its own worker (at most {FT_LIMITS['memory_gb']:g} GB and "
+                f"{FT_LIMITS['time_min']:g} min); later ones wait in a queue."
                 + ("" if FINETUNE_ENABLED else f" **Switched off on this server** ({FINETUNE_ENV}=0).")
             )
             with gr.Row(equal_height=False):
@@ -756,10 +804,12 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
                         ft_wstc = gr.Slider(0, 10, value=4, step=1, label="W_STC")
                     with gr.Row():
                         ft_k = gr.Slider(*service.K_RANGE, value=4, step=1, label="k (frame sharing)")
-                        epochs = gr.Slider(1, 50, value=1, step=1, label="Epochs")
+                        epochs = gr.Slider(1, FT_LIMITS["epochs_max"], value=1, step=1, label="Epochs")
                     with gr.Row():
                         lr = gr.Number(1e-4, label="Learning rate", minimum=0)
-                        batch = gr.Slider(1, 32, value=4, step=1, label="Batch size")
+                        batch = gr.Slider(
+                            1, FT_LIMITS["batch_max"], value=min(4, FT_LIMITS["batch_max"]), step=1, label="Batch size"
+                        )
                     max_steps = gr.Number(0, label="Stop after this many steps (0: run every epoch)", precision=0)
                     with gr.Row():
                         ft_start = gr.Button("Start", variant="primary")
@@ -773,13 +823,16 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
                     saved_to = gr.Textbox(label="Saved to", max_lines=1)
                     with gr.Row():
                         repo_id = gr.Textbox(label="Hub repo id (owner/name)", max_lines=1)
-                        token = gr.Textbox(label="Hub token (write access; not stored)", type="password", max_lines=1)
+                        token = gr.Textbox(
+                            label="Your Hub token (write access; needed, never stored)", type="password", max_lines=1
+                        )
                     ft_push = gr.Button("Push to Hub")
                     pushed = gr.Markdown(label="Pushed to")
                     with gr.Accordion("Job details (what /finetune_status returns)", open=False):
                         ft_json = gr.JSON(label="Status")
             ft_timer = gr.Timer(POLL_S, active=False)
-            ft_known = gr.State({})
+            ft_known = gr.State({})  # this session's job key and what it has shown
+            ft_owner = gr.BrowserState("", storage_key="dtcm-finetune-owner")  # the key, kept across reloads
 
         # ---------------------------------------------------------------- About
         with gr.Tab("About", id="about"):
@@ -806,8 +859,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
         timings,
         result_json,
     ]
-    run.click(analyse, rec_inputs, rec_outputs, api_name="analyse").success(
-        enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance"
+    model_work = dict(concurrency_id="model", concurrency_limit=CONCURRENCY)  # one budget for all model calls
+    run.click(analyse, rec_inputs, rec_outputs, api_name="analyse", **model_work).success(
+        enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", **model_work
     )
     wstc.release(snap_wstc, [wstc], [variant, wstc], api_visibility="private", queue=False)
     variant.input(follow_variant, [variant], [wstc], api_visibility="private", queue=False)
@@ -819,6 +873,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
         [cmp_video, methods, cmp_variant, cmp_k],
         [cmp_frames, cmp_diffs, cmp_plot, cmp_table, cmp_json],
         api_name="compare",
+        **model_work,
     )
 
     poll_outputs = [ft_status, ft_plot, ft_json, ft_timer, variant, cmp_variant, init, ft_known]
@@ -833,11 +888,11 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
         concurrency_limit=None,
         show_progress="hidden",
     )
-    ft_save.click(finetune_save, [save_name], [saved_to], api_name="finetune_save")
-    ft_push.click(finetune_push, [repo_id, token], [pushed], api_name="finetune_push")
+    ft_save.click(finetune_save, [save_name, ft_known], [saved_to], api_name="finetune_save")
+    ft_push.click(finetune_push, [repo_id, token, ft_known], [pushed], api_name="finetune_push")
     upload_zip.upload(dataset_upload, [upload_zip], [dataset], api_name="dataset_upload")
 
-    demo.load(
+    demo.load(remember_owner, [ft_owner, ft_known], [ft_known, ft_owner], api_visibility="private", queue=False).then(
         finetune_poll,
         [ft_known],
         poll_outputs,

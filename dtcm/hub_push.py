@@ -38,6 +38,7 @@ def push(
     private: bool = False,
     token: str | None = None,
     commit_message: str | None = None,
+    login: bool = True,
 ) -> str:
     """Create (or reuse) a model repo and upload a model folder to it.
 
@@ -62,6 +63,8 @@ def push(
     from huggingface_hub import constants
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+    if not login and not token:
+        raise HubError(f"cannot push to {repo_id}: a token is needed (this machine's own login is not used here)")
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no such model folder: {folder}")

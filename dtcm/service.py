@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import os
 import threading
 import time
@@ -22,6 +24,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from dtcm.jobs import ACTIVE as ACTIVE_JOB_STATES  # job states that move on by themselves
 
 __all__ = [
     "BACKBONES",
@@ -47,8 +51,35 @@ MODEL_CACHE_SIZE = int(os.environ.get("DTCM_MODEL_CACHE", "4"))  # models held i
 ENHANCER_ONLY = {"zerodce": "zerodce-real", "lightdce": "lightdce-real"}  # zero-reference enhancer variants
 
 
+MODEL_CONCURRENCY = int(os.environ.get("DTCM_CONCURRENCY", "2"))  # model calls at once, over every endpoint and UI
+SLOT_WAIT_S = 300.0  # a request waits this long for a free model slot before "the server is busy"
+
+
 class ServiceError(ValueError):
     """A problem the user can fix, in one sentence."""
+
+
+_model_slots = threading.BoundedSemaphore(max(1, MODEL_CONCURRENCY))
+
+
+@contextlib.contextmanager
+def model_slot():
+    """Hold one of the server's ``DTCM_CONCURRENCY`` model slots: analyse, enhance and compare share them."""
+    if not _model_slots.acquire(timeout=SLOT_WAIT_S):
+        raise ServiceError("the server is busy with other requests; please try again in a minute")
+    try:
+        yield
+    finally:
+        _model_slots.release()
+
+
+def _in_model_slot(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with model_slot():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -249,6 +280,7 @@ def _topk(logits, names, k=5) -> list[tuple[str, float]]:
 
 
 # --------------------------------------------------------------------------------------- analyse
+@_in_model_slot
 def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
     """Darkness, enhancement and recognition of one clip.
 
@@ -326,16 +358,37 @@ def _verdict(dv: float) -> str:
 
 
 # ------------------------------------------------------------------------------------ enhance clip
-def enhance_clip(
-    path, variant: str | None = None, k: int | None = None, out_path=None, estimate_size: int | None = 256
-) -> str:
-    """Enhance a whole clip at its own resolution into a browser-playable H.264 mp4.
+ENHANCE_MAX_PIXELS = int(float(os.environ.get("DTCM_ENHANCE_MAX_PIXELS", 200e6)))  # frames x width x height per call
 
-    Curves are estimated on keyframes downscaled so their short side is ``estimate_size`` and upsampled to
-    full resolution (the Zero-DCE++ idea), so large clips stay fast; None estimates at full resolution.
+
+def _enhance_plan(info, max_pixels: int) -> tuple[int, int | None]:
+    """(frames to keep, short side to decode at or None for the clip's own) within one request's budget."""
+    from dtcm.video import LIMITS
+
+    frames = max(1, min(info.frames or LIMITS.max_frames, LIMITS.max_frames))
+    w, h = info.width, info.height
+    short = min(w, h, LIMITS.max_short_side)
+    area = w * h * (short / min(w, h)) ** 2
+    if frames * area <= max_pixels:
+        return frames, None if short == min(w, h) else short
+    scale = (max_pixels / (frames * area)) ** 0.5
+    return frames, max(16, int(short * scale) // 2 * 2)
+
+
+def enhance_video(
+    path, variant: str | None = None, k: int | None = None, out_path=None, estimate_size: int | None = 256
+) -> dict:
+    """Enhance a clip into a browser-playable H.264 mp4, within this server's per-request bounds.
+
+    At most ``video.LIMITS.max_frames`` frames from the start are kept, and the size drops (aspect kept)
+    so that frames x width x height stays within ``DTCM_ENHANCE_MAX_PIXELS``; the result says exactly
+    what was produced. Curves are estimated on keyframes downscaled so their short side is
+    ``estimate_size`` and upsampled (the Zero-DCE++ idea); None estimates at full resolution.
 
     Returns:
-        The path of the mp4 written (``out_path`` or a new temporary file).
+        dict with ``path`` (the mp4 written: ``out_path`` or a new temporary file), ``frames`` and
+        ``source_frames``, ``width``/``height`` and ``source_width``/``source_height``, ``fps``,
+        ``seconds`` (time taken) and ``note`` (one sentence saying all of it).
     """
     import tempfile
 
@@ -344,16 +397,61 @@ def enhance_clip(
 
     k = _check_k(k)
     path = _check_path(path)
-    model = get_model(variant)
-    if model.enhancer is None:
-        raise ServiceError(f"the variant {variant!r} has no enhancer; pick a DTCM variant")
-    frames, fps = _video_call(video.read_video, path)
-    out = enhance_frames(model, frames, k or model.config.k, estimate_size=estimate_size)
+    t = time.perf_counter()
+    with model_slot():
+        model = get_model(variant)
+        if model.enhancer is None:
+            raise ServiceError(f"the variant {variant!r} has no enhancer; pick a DTCM variant")
+        info = _video_call(video.probe, path)
+        keep, size = _enhance_plan(info, ENHANCE_MAX_PIXELS)
+        frames, fps = _video_call(video.read_video, path, size=size, max_frames=keep)
+        out = enhance_frames(model, frames, k or model.config.k, estimate_size=estimate_size)
     if out_path is None:
         fd, out_path = tempfile.mkstemp(suffix=".mp4", prefix="dtcm_enhanced_")
         os.close(fd)
     video.write_video(out_path, out, fps)
-    return str(out_path)
+    n, h, w = out.shape[:3]
+    total = max(info.frames, n)
+    part = (
+        f"all {n} frames"
+        if n >= total
+        else f"frames 1-{n} of {total} (the first {n / fps:.1f} s of {total / fps:.1f} s)"
+    )
+    size_note = (
+        f"at the clip's own size, {w}x{h}"
+        if (w, h) == (info.width, info.height)
+        else f"at {w}x{h} (the clip is {info.width}x{info.height})"
+    )
+    seconds = time.perf_counter() - t
+    cut = n < total or (w, h) != (info.width, info.height)
+    note = f"Enhanced {part} {size_note} in {seconds:.1f} s" + (
+        f"; this server enhances at most {_limit_phrase(ENHANCE_MAX_PIXELS)} per request." if cut else "."
+    )
+    return {
+        "path": str(out_path),
+        "frames": int(n),
+        "source_frames": int(total),
+        "width": int(w),
+        "height": int(h),
+        "source_width": int(info.width),
+        "source_height": int(info.height),
+        "fps": float(fps),
+        "seconds": seconds,
+        "note": note,
+    }
+
+
+def _limit_phrase(max_pixels: int) -> str:
+    from dtcm.video import LIMITS
+
+    return f"{LIMITS.max_frames} frames and {max_pixels / 1e6:.0f} million pixels over all frames"
+
+
+def enhance_clip(
+    path, variant: str | None = None, k: int | None = None, out_path=None, estimate_size: int | None = 256
+) -> str:
+    """Enhance a clip (see ``enhance_video``, which also says what was produced); returns the mp4's path."""
+    return enhance_video(path, variant, k, out_path=out_path, estimate_size=estimate_size)["path"]
 
 
 # ------------------------------------------------------------------------------------------ compare
@@ -365,6 +463,7 @@ def _enhancer_model(name: str):
     return None
 
 
+@_in_model_slot
 def compare(path, methods=METHODS, variant: str | None = None, k: int | None = None) -> dict:
     """The same clip through several enhancers, all classified by the same model.
 
@@ -423,21 +522,95 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
 SYNTHETIC_SMALL = "synthetic:small"  # a small DarkActions-synth set, rendered on first use
 DATA_ROOT_ENV = "DTCM_DATA_ROOT"  # server folders a fine-tune may read from live under this root
 RUNS_ROOT_ENV = "DTCM_RUNS_DIR"  # fine-tune runs are written under this folder
+WRITES_ENV = "DTCM_FINETUNE"  # "0" switches training, uploads, saving and pushing off; default: off on a Space
 MAX_ZIP_BYTES = 2 << 30  # an uploaded dataset may unpack to at most this many bytes
 MAX_ZIP_FILES = 20_000
 _DATA_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".txt", ".csv", ".jpg", ".jpeg", ".png")
 BACKBONES = ("mobilenetv2", "shufflenetv2", "resnet18", "resnext101", "mobilenetv2_tiny_test", "resnet_tiny_test")
-_METRIC_KEYS = ("step", "epoch", "ar", "sc", "tc", "stc", "exp", "col", "tva", "dark", "total", "loss", "acc", "lr")
+HEAVY_BACKBONES = ("resnext101",)  # days of training on a CPU: offered only where CUDA is present
+_jobs = None  # the JobManager, made on first use (its limits come from the environment)
+_jobs_lock = threading.Lock()
+
+
+def writes_enabled() -> bool:
+    """Whether visitors may fine-tune, upload datasets, save and push (``DTCM_FINETUNE``).
+
+    On by default on a private machine; off by default on a Hugging Face Space (``SPACE_ID`` is set), where
+    the owner turns it on with ``DTCM_FINETUNE=1``.
+    """
+    value = os.environ.get(WRITES_ENV)
+    if value is None or value.strip() == "":
+        return not os.environ.get("SPACE_ID")
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _check_writes() -> None:
+    if not writes_enabled():
+        raise ServiceError(
+            f"fine-tuning, dataset uploads, saving and pushing are switched off on this server ({WRITES_ENV}=0)"
+        )
+
+
+def _storage_call(fn, *args, **kwargs):
+    from dtcm.storage import StorageError
+
+    try:
+        return fn(*args, **kwargs)
+    except StorageError as exc:
+        raise ServiceError(str(exc)) from None
 
 
 def _cache_root() -> Path:
-    root = Path(os.environ.get("DTCM_CACHE", Path.home() / ".cache" / "dtcm"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    from dtcm import storage
+
+    return storage.cache_root()
 
 
 def _data_root() -> Path:
     return Path(os.environ.get(DATA_ROOT_ENV, Path(__file__).resolve().parents[1] / "data")).resolve()
+
+
+def _manager():
+    global _jobs
+    from dtcm.jobs import JobLimits, JobManager
+
+    with _jobs_lock:
+        if _jobs is None:
+            _jobs = JobManager(JobLimits.from_env())
+        return _jobs
+
+
+def finetune_limits() -> dict:
+    """What one fine-tune may ask for on this machine; the UIs take their bounds from here.
+
+    Returns:
+        dict with ``backbones`` (offered here), ``batch_max``, ``epochs_max``, ``memory_gb`` and ``time_min``
+        (the worker's limits), ``queue`` (jobs that may wait).
+    """
+    from dtcm.jobs import JobLimits
+
+    lim = _manager().limits if _jobs is not None else JobLimits.from_env()
+    gpu = _has_cuda_quietly()
+    backbones = [b for b in BACKBONES if gpu or b not in HEAVY_BACKBONES]
+    memory_gb = lim.memory_bytes / (1 << 30)
+    return {
+        "backbones": backbones,
+        # measured: 3D-ShuffleNetV2 at 16x112x112 needs ~0.5 GB per clip at k = 4 and ~1.2 GB at k = 1
+        "batch_max": max(1, min(32, int(memory_gb / 1.2))),
+        "epochs_max": 50 if gpu else 20,
+        "memory_gb": round(memory_gb, 1),
+        "time_min": round(lim.time_s / 60, 1),
+        "queue": lim.queue_size,
+    }
+
+
+def _has_cuda_quietly() -> bool:
+    """CUDA without importing torch into a UI process that has not imported it yet."""
+    import sys
+
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    return bool(os.environ.get("CUDA_VISIBLE_DEVICES")) and os.path.exists("/dev/nvidia0")
 
 
 def finetune_datasets() -> dict[str, str]:
@@ -451,7 +624,21 @@ def finetune_datasets() -> dict[str, str]:
     return out
 
 
+def _check_dataset(spec: str) -> str:
+    """The dataset folder a spec names, if it is one a visitor may train on (rendering waits for the worker)."""
+    if spec == SYNTHETIC_SMALL:
+        return spec
+    path = Path(spec).resolve()
+    allowed = [_data_root(), (_cache_root() / "uploads").resolve()]
+    if not any(path.is_relative_to(root) for root in allowed):
+        raise ServiceError(f"the dataset folder {spec!r} is outside the allowed roots ({', '.join(map(str, allowed))})")
+    if not path.exists():
+        raise ServiceError(f"the dataset {spec!r} does not exist (an upload is kept for 30 minutes; upload it again)")
+    return str(path)
+
+
 def _resolve_dataset(spec: str) -> str:
+    spec = _check_dataset(spec)
     if spec == SYNTHETIC_SMALL:
         from dtcm.data.synthetic import make_synthetic
 
@@ -459,29 +646,44 @@ def _resolve_dataset(spec: str) -> str:
         if not (folder / "split1_train.txt").is_file():
             make_synthetic(folder, per_class=5, seed=20261128)
         return str(folder)
-    path = Path(spec).resolve()
-    allowed = [_data_root(), (_cache_root() / "uploads").resolve()]
-    if not any(path.is_relative_to(root) for root in allowed):
-        raise ServiceError(f"the dataset folder {spec!r} is outside the allowed roots ({', '.join(map(str, allowed))})")
-    if not path.exists():
-        raise ServiceError(f"the dataset {spec!r} does not exist")
-    return str(path)
+    return spec
+
+
+def _prepared_data(spec: str, val_spec: str | None) -> dict:
+    """Run in the training worker: render or check the dataset, then train on it."""
+    data = _resolve_dataset(spec)
+    return {"data": data, "val_data": _resolve_dataset(val_spec) if val_spec else data}
+
+
+def _dataset_label(spec: str) -> str:
+    if spec == SYNTHETIC_SMALL:
+        return "DarkActions-synth, small"
+    path = Path(spec)
+    return (
+        f"{path.name} (uploaded)" if path.resolve().is_relative_to((_cache_root() / "uploads").resolve()) else path.name
+    )
 
 
 def prepare_dataset_upload(zip_path) -> str:
     """Unpack an uploaded zip of class folders (or ARID/Dark-48 lists with their videos) safely.
 
-    Refuses absolute paths, ``..``, links, non-media files and archives that unpack beyond
-    ``MAX_ZIP_BYTES`` or ``MAX_ZIP_FILES``. Returns the dataset spec (a folder) for ``start_finetune``.
+    Refuses absolute paths, ``..``, links, non-media files, archives that unpack beyond ``MAX_ZIP_BYTES``
+    or ``MAX_ZIP_FILES``, and any that would take the server past its disk budget. Unused uploads are
+    removed after ``DTCM_UPLOAD_TTL_S``; a used one when its fine-tune ends. Returns the dataset spec (a
+    folder) for ``start_finetune``.
     """
     import hashlib
     import zipfile
 
+    from dtcm import storage
+
+    _check_writes()
     zip_path = _check_path(zip_path)
     if not zipfile.is_zipfile(zip_path):
         raise ServiceError("the dataset upload is not a zip archive: zip a folder with one sub-folder per class")
+    _storage_call(storage.sweep, _datasets_in_use())
     digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:16]
-    dest = (_cache_root() / "uploads" / digest).resolve()
+    dest = (storage.uploads_root() / digest).resolve()
     with zipfile.ZipFile(zip_path) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > MAX_ZIP_FILES or sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
@@ -496,8 +698,18 @@ def prepare_dataset_upload(zip_path) -> str:
                 keep.append(info)
         if not keep:
             raise ServiceError("the zip holds no videos: put one folder per class with mp4/avi/mov/mkv/webm files")
-        for info in keep:
-            zf.extract(info, dest)
+        if not dest.is_dir():
+            _storage_call(storage.check_room, sum(i.file_size for i in keep))
+            partial = dest.with_name(f".{digest}.partial")
+            try:
+                for info in keep:
+                    zf.extract(info, partial)
+                os.replace(partial, dest)
+            finally:
+                import shutil
+
+                shutil.rmtree(partial, ignore_errors=True)
+        os.utime(dest)  # a fresh upload of the same zip restarts its time
     # a single top-level folder is the dataset itself
     entries = [p for p in dest.iterdir()]
     if len(entries) == 1 and entries[0].is_dir() and not any(entries[0].glob("*.mp4")):
@@ -505,22 +717,11 @@ def prepare_dataset_upload(zip_path) -> str:
     return str(dest)
 
 
-class _Job:
-    """One fine-tune at a time per server; its state survives page reloads (it lives here, not in a page)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self.stop_event = threading.Event()
-        self.reset()
-
-    def reset(self):
-        self.state, self.message, self.metrics, self.epochs = "idle", "no fine-tune has run yet", [], []
-        self.settings, self.variant, self.output_dir, self.summary = {}, None, None, None
-        self.started = self.ended = None
-
-
-_job = _Job()
+def _datasets_in_use() -> set[Path]:
+    jobs = _manager()
+    with jobs.lock:
+        live = [j for j in jobs.jobs.values() if j.state in ACTIVE_JOB_STATES]
+    return {Path(j.args["_dataset"]) for j in live if j.args.get("_dataset") not in (None, SYNTHETIC_SMALL)}
 
 
 def start_finetune(
@@ -535,53 +736,84 @@ def start_finetune(
     init: str | None = None,
     max_steps: int | None = None,
     val_dataset: str | None = None,
+    owner: str | None = None,
 ) -> dict:
-    """Start the full joint training loop (L_total) in the background on this server.
+    """Queue the full joint training loop (L_total) in a worker process of this server.
 
     Args:
         dataset: a spec from ``finetune_datasets()``, an unpacked upload, or a list/folder under the data root.
-        backbone, alpha, w_stc, k, epochs, lr, batch_size: training settings (SPEC A7).
+        backbone, alpha, w_stc, k, epochs, lr, batch_size: training settings (SPEC A7), within
+            ``finetune_limits()``.
         init: a variant name or model folder to start from (None: the default variant when its backbone
             matches, else fresh weights).
         max_steps: stop after this many optimizer steps.
+        owner: the visitor's key (``new_owner_key()``); only that key can stop, save or push the job.
     Returns:
-        ``finetune_status()``.
+        ``finetune_status(owner)``.
     """
+    from dtcm import storage
+    from dtcm.jobs import JobError
+
+    _check_writes()
     k = _check_k(k)
+    limits = finetune_limits()
+    test_backbone = backbone in BACKBONES and backbone.endswith("_test")
     checks = [
-        (backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
+        (backbone in limits["backbones"] or test_backbone, f"backbone must be one of {', '.join(limits['backbones'])}"),
         (0 <= float(alpha) <= 100, "alpha must be between 0 and 100"),
         (0 <= float(w_stc) <= 100, "W_STC must be between 0 and 100"),
-        (1 <= int(epochs) <= 500, "epochs must be from 1 to 500"),
+        (1 <= int(epochs) <= limits["epochs_max"], f"epochs must be from 1 to {limits['epochs_max']} on this server"),
         (0 < float(lr) <= 1, "the learning rate must be above 0 and at most 1"),
-        (1 <= int(batch_size) <= 64, "the batch size must be from 1 to 64"),
+        (
+            1 <= int(batch_size) <= limits["batch_max"],
+            f"the batch size must be from 1 to {limits['batch_max']} on this server ({limits['memory_gb']} GB per job)",
+        ),
         (max_steps is None or int(max_steps) >= 1, "max steps must be at least 1"),
     ]
     for ok, sentence in checks:
         if not ok:
             raise ServiceError(sentence)
-    with _job.lock:
-        if _job.state in ("running", "stopping", "preparing"):
-            raise ServiceError("a fine-tune is already running on this server; stop it or wait for it to finish")
-        _job.reset()
-        _job.state, _job.message, _job.started = "preparing", "preparing the dataset", time.time()
-        _job.stop_event = threading.Event()
-        settings = dict(
-            dataset=dataset,
-            backbone=backbone,
-            alpha=float(alpha),
-            w_stc=float(w_stc),
-            k=k,
-            epochs=int(epochs),
-            lr=float(lr),
-            batch_size=int(batch_size),
-            init=init,
-            max_steps=int(max_steps) if max_steps else None,
+    dataset = _check_dataset(dataset)
+    if val_dataset:
+        val_dataset = _check_dataset(val_dataset)
+    _storage_call(storage.check_room, 0)
+    out = storage.runs_root() / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
+    settings = dict(
+        dataset=_dataset_label(dataset),
+        backbone=backbone,
+        alpha=float(alpha),
+        w_stc=float(w_stc),
+        k=k,
+        epochs=int(epochs),
+        lr=float(lr),
+        batch_size=int(batch_size),
+        init=init,
+        max_steps=int(max_steps) if max_steps else None,
+    )
+    args = dict(
+        model="dtcm_mobilenetv2",
+        init=_init_folder(init, backbone),
+        **{
+            key: settings[key] for key in ("backbone", "alpha", "w_stc", "k", "epochs", "lr", "batch_size", "max_steps")
+        },
+        output_dir=str(out),
+        num_workers=0,
+        progress=False,
+        checkpoint_every=50,
+    )
+    import functools
+
+    try:
+        _manager().submit(
+            {**args, "_dataset": dataset},
+            settings,
+            owner,
+            prepare=functools.partial(_prepared_data, dataset, val_dataset),
+            on_end=_job_ended,
         )
-        _job.settings = settings
-        _job.thread = threading.Thread(target=_run_job, args=(settings, val_dataset), daemon=True, name="dtcm-finetune")
-        _job.thread.start()
-    return finetune_status()
+    except JobError as exc:
+        raise ServiceError(str(exc)) from None
+    return finetune_status(owner)
 
 
 def _init_folder(init: str | None, backbone: str) -> str | None:
@@ -590,7 +822,9 @@ def _init_folder(init: str | None, backbone: str) -> str | None:
 
     variants = list_variants("all")
     if init:
-        return variants[init]["path"] if init in variants else str(init)
+        if init in variants:
+            return variants[init]["path"]
+        raise ServiceError(f"there is no variant {init!r} to start from; choose one of {', '.join(sorted(variants))}")
     try:
         path = Path(variants[default_variant()]["path"])
         same = DTCMConfig.load(path / "config.json").backbone == backbone
@@ -599,89 +833,100 @@ def _init_folder(init: str | None, backbone: str) -> str | None:
     return str(path) if same else None
 
 
-def _run_job(settings: dict, val_dataset: str | None) -> None:
-    from dtcm import train
+def _job_ended(job) -> None:
+    """In the server, once a job has ended: register its model, then free its disk."""
+    from dtcm import storage
 
-    try:
-        data = _resolve_dataset(settings["dataset"])
-        runs = Path(os.environ.get(RUNS_ROOT_ENV, _cache_root() / "runs"))
-        out = runs / time.strftime("finetune-%Y%m%d-%H%M%S")
-        init = _init_folder(settings["init"], settings["backbone"])
-        args = dict(
-            data=data,
-            val_data=val_dataset or data,
-            model="dtcm_mobilenetv2",
-            init=init,
-            **{
-                key: settings[key]
-                for key in ("backbone", "alpha", "w_stc", "k", "epochs", "lr", "batch_size", "max_steps")
-            },
-            output_dir=str(out),
-            num_workers=0,
-            progress=False,
-            checkpoint_every=50,
-        )
-        with _job.lock:
-            _job.state, _job.message, _job.output_dir = "running", "training", str(out)
-        summary = train.main(args, callback=_on_metrics, stop_event=_job.stop_event)
-        name = out.name
+    summary = job.summary or {}
+    dataset = job.args.get("_dataset")
+    if job.state in ("finished", "stopped") and summary.get("final"):
+        name = Path(job.args["output_dir"]).name
         register_variant(
             name,
             summary["final"],
-            description=f"fine-tuned here on {Path(data).name}",
-            w_stc=settings["w_stc"],
-            k=settings["k"],
+            description=f"fine-tuned here on {job.settings['dataset']}",
+            w_stc=job.settings["w_stc"],
+            k=job.settings["k"],
             metrics=summary.get("epoch_metrics") or {},
+            owner=job.owner,
         )
-        with _job.lock:
-            _job.summary, _job.variant = summary, name
-            _job.state = "stopped" if summary["status"] == "stopped" else "finished"
-            _job.ended = time.time()
-            _job.message = f"{_job.state} after {summary['steps']} steps; the model is selectable as {name!r}"
-    except Exception as exc:  # every failure ends in a sentence; the last good checkpoint stays on disk
-        with _job.lock:
-            _job.state, _job.ended = "failed", time.time()
-            text = str(exc) or type(exc).__name__
-            _job.message = f"the fine-tune failed: {text}"
-            if _job.output_dir:
-                _job.message += f" (checkpoints kept in {_job.output_dir})"
+        job.variant = name
+        job.message += f"; the model is selectable as {name!r}"
+        storage.drop_checkpoints(job.args["output_dir"])
+    elif job.summary is None and Path(job.args["output_dir"]).is_dir():
+        import shutil
+
+        shutil.rmtree(job.args["output_dir"], ignore_errors=True)  # a failed run leaves nothing to use
+    if dataset and dataset != SYNTHETIC_SMALL:
+        storage.remove_upload(dataset)  # only uploads are removed; server folders stay
+    keep = {str(Path(j.args["output_dir"])) for j in _manager().jobs.values()}
+    for removed in storage.prune_runs(keep):
+        for n in [n for n, e in _runtime_variants.items() if Path(e["path"]).is_relative_to(removed)]:
+            _runtime_variants.pop(n, None)
 
 
-def _on_metrics(record: dict) -> bool:
-    with _job.lock:
-        if record.get("type") == "epoch":
-            _job.epochs.append(dict(record))
-        else:
-            _job.metrics.append({k: record[k] for k in _METRIC_KEYS if k in record})
-            del _job.metrics[:-5000]
-    return _job.stop_event.is_set()
+def _public_status(job, owner) -> dict:
+    """A job as its owner sees it: no server paths, the settings as asked."""
+    jobs = _manager()
+    now = time.time()
+    return {
+        "state": job.state,
+        "message": job.message + (f" (place {jobs.queue_position(job)} in the queue)" if job.state == "queued" else ""),
+        "metrics": list(job.metrics),
+        "epochs": list(job.epochs),
+        "settings": dict(job.settings),
+        "variant": getattr(job, "variant", None),
+        "output_dir": Path(job.args["output_dir"]).name,
+        "elapsed": ((job.ended or now) - job.started) if job.started else 0.0,
+        "peak_memory_gb": round(job.peak_memory / (1 << 30), 2),
+        "limits": finetune_limits(),
+    }
 
 
-def finetune_status() -> dict:
-    """The fine-tune's state, message, per-step metrics and epoch records, settings and result variant."""
-    with _job.lock:
-        return {
-            "state": _job.state,
-            "message": _job.message,
-            "metrics": list(_job.metrics),
-            "epochs": list(_job.epochs),
-            "settings": dict(_job.settings),
-            "variant": _job.variant,
-            "output_dir": _job.output_dir,
-            "elapsed": ((_job.ended or time.time()) - _job.started) if _job.started else 0.0,
-        }
+def finetune_status(owner: str | None = None) -> dict:
+    """The visitor's fine-tune: state, message, per-step metrics, epoch records, settings, result variant.
+
+    Another visitor's job is never shown: only that the server is busy and how long the queue is.
+    """
+    jobs = _manager()
+    with jobs.lock:
+        job = jobs.latest(owner)
+    if job is not None:
+        with jobs.lock:
+            return _public_status(job, owner)
+    message = "no fine-tune has run yet"
+    if jobs.busy():
+        message = f"another visitor's fine-tune is running; yours would wait in the queue ({len(jobs.queue)} waiting)"
+    return {
+        "state": "idle",
+        "message": message,
+        "metrics": [],
+        "epochs": [],
+        "settings": {},
+        "variant": None,
+        "output_dir": None,
+        "elapsed": 0.0,
+        "peak_memory_gb": 0.0,
+        "limits": finetune_limits(),
+    }
 
 
-def stop_finetune(wait: float = 0.0) -> dict:
-    """Ask the running fine-tune to stop after its current step (a checkpoint and the model are kept)."""
-    with _job.lock:
-        if _job.state in ("running", "preparing"):
-            _job.state, _job.message = "stopping", "stopping after the current step"
-        _job.stop_event.set()
-        thread = _job.thread
-    if wait and thread is not None:
-        thread.join(wait)
-    return finetune_status()
+def stop_finetune(wait: float = 0.0, owner: str | None = None) -> dict:
+    """Ask the visitor's fine-tune to stop after its current step (a checkpoint and the model are kept)."""
+    from dtcm.jobs import JobError
+
+    try:
+        _manager().stop(owner, wait=wait)
+    except JobError as exc:
+        raise ServiceError(str(exc)) from None
+    return finetune_status(owner)
+
+
+def new_owner_key() -> str:
+    """A fresh key for one visitor: pass it to every fine-tune call of theirs."""
+    from dtcm.jobs import new_owner_key as make
+
+    return make()
 
 
 def loss_figure(status: dict | None = None):
@@ -704,48 +949,49 @@ def loss_figure(status: dict | None = None):
     return fig
 
 
-def save_finetuned(name: str | None = None) -> str:
-    """Copy the finished fine-tune into ``weights/`` and list it in ``weights/index.json``."""
-    import json
-    import re
-    import shutil
+def _own_result(owner: str | None, what: str) -> dict:
+    status = finetune_status(owner)
+    if status["variant"] is None or status["variant"] not in _runtime_variants:
+        raise ServiceError(f"you have no finished fine-tune to {what}")
+    return status
 
-    from dtcm import hub
 
-    status = finetune_status()
-    if status["variant"] is None:
-        raise ServiceError("there is no finished fine-tune to save")
-    name = name or status["variant"]
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise ServiceError("a variant name uses letters, digits, '-', '_' and '.', up to 64 characters")
-    src = Path(_runtime_variants[status["variant"]]["path"])
-    wdir = hub.weights_dir()
-    dest = wdir / name
-    if dest.exists():
-        raise ServiceError(f"weights/{name} already exists; choose another name")
-    tmp = wdir / f".{name}.tmp"
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("*.pt", "*.bin", "optimizer*"))
-    os.replace(tmp, dest)
-    index_path = wdir / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {"default": name, "models": {}}
-    entry = dict(_runtime_variants[status["variant"]])
-    entry.pop("runtime", None)
-    entry["path"] = name
-    index["models"][name] = entry
-    tmp_index = index_path.with_suffix(".json.tmp")
-    tmp_index.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(tmp_index, index_path)
+def save_finetuned(name: str | None = None, owner: str | None = None) -> str:
+    """Copy the visitor's finished fine-tune into ``weights/`` and list it in ``weights/index.json``.
+
+    Names follow ``storage.SAVE_NAME`` (letters, digits, '-', '_'); the copy and the index are written
+    atomically, and the number of saved variants is bounded (``DTCM_MAX_SAVED``).
+    """
+    from dtcm import hub, storage
+
+    _check_writes()
+    status = _own_result(owner, "save")
+    entry = {k: v for k, v in _runtime_variants[status["variant"]].items() if k not in ("runtime", "owner", "path")}
+    dest = _storage_call(
+        storage.save_variant,
+        _runtime_variants[status["variant"]]["path"],
+        hub.weights_dir(),
+        name or status["variant"],
+        entry,
+    )
     return str(dest)
 
 
-def push_finetuned(repo_id: str, token: str | None = None) -> str:
-    """Push the finished fine-tune to the Hugging Face Hub; returns the commit URL."""
+def push_finetuned(repo_id: str, token: str | None = None, owner: str | None = None) -> str:
+    """Push the visitor's finished fine-tune to the Hugging Face Hub with *their* token; returns the commit URL.
+
+    The server's own login (``HF_TOKEN`` or ``hf auth login``) is never used here: a visitor must give a
+    token with write access to ``repo_id``.
+    """
     from dtcm import hub_push
 
-    status = finetune_status()
-    if status["variant"] is None:
-        raise ServiceError("there is no finished fine-tune to push")
+    _check_writes()
+    if not isinstance(token, str) or not token.strip():
+        raise ServiceError(
+            "pushing needs your own Hugging Face token with write access; the server never lends its own"
+        )
+    status = _own_result(owner, "push")
     try:
-        return hub_push.push(_runtime_variants[status["variant"]]["path"], repo_id, token=token or None)
+        return hub_push.push(_runtime_variants[status["variant"]]["path"], repo_id, token=token.strip(), login=False)
     except (OSError, ValueError) as exc:
         raise ServiceError(str(exc)) from None

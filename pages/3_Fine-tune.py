@@ -1,7 +1,8 @@
 """Fine-tune: train DTCM on a dataset with live loss curves; save or push the result.
 
-The job runs in the server (``dtcm.service``), one at a time, so it keeps going and its curves come back
-when the page is reloaded or opened from another browser. Start and Stop are callbacks (they run before
+The job runs in a worker process of the server (``dtcm.service``), one at a time, so it keeps going and
+its curves come back when the page is reloaded. It belongs to this visitor: the key that owns it lives in
+the session and in the page's address (``?job=``), so a reload keeps it and nobody else can stop it. Start and Stop are callbacks (they run before
 the page is drawn, so the page always shows the job's current state); the status panel is a fragment
 that polls ``finetune_status()`` every second while the job is active.
 """
@@ -13,9 +14,10 @@ import streamlit as st
 from dtcm import service
 from streamlit_app import keep_upload, remembered, run_safely, through_entry
 
-ACTIVE = ("preparing", "running", "stopping")  # job states that move on by themselves
+ACTIVE = service.ACTIVE_JOB_STATES  # job states that move on by themselves
 STATE_ICONS = {  # Material icons: they render without an emoji font
     "idle": ":material/radio_button_unchecked:",
+    "queued": ":material/schedule:",
     "preparing": ":material/hourglass_top:",
     "running": ":material/play_circle:",
     "stopping": ":material/pause_circle:",
@@ -24,6 +26,18 @@ STATE_ICONS = {  # Material icons: they render without an emoji font
     "failed": ":material/error:",
 }
 AUTO_INIT = "(automatic: the default variant when its backbone matches)"
+LIMITS = service.finetune_limits()  # what one fine-tune may ask for on this machine
+
+
+def owner() -> str:
+    """This visitor's job key: from the session, else the address (a reload), else a new one."""
+    s = st.session_state
+    if not s.get("ft_owner"):
+        kept = st.query_params.get("job", "")
+        s["ft_owner"] = kept if len(kept) >= 16 else service.new_owner_key()
+    if st.query_params.get("job") != s["ft_owner"]:
+        st.query_params["job"] = s["ft_owner"]
+    return s["ft_owner"]
 
 
 def dataset_input() -> str | None:
@@ -57,14 +71,14 @@ def dataset_input() -> str | None:
 def settings_input() -> None:
     """The hyper-parameter widgets; ``start`` reads them from the session by key."""
     a, b, c, d = st.columns(4)
-    a.selectbox("Backbone", service.BACKBONES, key="ft_backbone")
+    a.selectbox("Backbone", LIMITS["backbones"], key="ft_backbone")
     b.number_input("alpha (enhancement loss weight)", 0.0, 100.0, 0.1, 0.05, key="ft_alpha")
     c.number_input("W_STC", 0.0, 100.0, 4.0, 0.5, key="ft_w_stc")
     d.slider("k (frame sharing)", *service.K_RANGE, 4, key="ft_k")
     a, b, c, d = st.columns(4)
-    a.number_input("Epochs", 1, 500, 1, key="ft_epochs")
+    a.number_input("Epochs", 1, LIMITS["epochs_max"], 1, key="ft_epochs")
     b.number_input("Learning rate", 1e-7, 1.0, 1e-4, 1e-5, format="%.1e", key="ft_lr")
-    c.number_input("Batch size", 1, 64, 4, key="ft_batch")
+    c.number_input("Batch size", 1, LIMITS["batch_max"], min(4, LIMITS["batch_max"]), key="ft_batch")
     d.number_input("Max steps (0: no limit)", 0, 1_000_000, 0, key="ft_max_steps")
     st.selectbox(
         "Start from",
@@ -91,6 +105,7 @@ def start(dataset: str | None) -> None:
             batch_size=s["ft_batch"],
             init=None if s["ft_init"] == AUTO_INIT else s["ft_init"],
             max_steps=s["ft_max_steps"] or None,
+            owner=owner(),
         )
         s["ft_notice"] = None
     except service.ServiceError as exc:
@@ -98,7 +113,11 @@ def start(dataset: str | None) -> None:
 
 
 def stop() -> None:
-    service.stop_finetune()
+    try:
+        service.stop_finetune(owner=owner())
+    except service.ServiceError as exc:
+        st.session_state["ft_notice"] = ("error", str(exc))
+        return
     st.session_state["ft_notice"] = ("info", "Stopping after the current step; the model so far is kept.")
 
 
@@ -137,14 +156,14 @@ def save_and_push(variant: str) -> None:
     with left.container(border=True):
         name = st.text_input("Name in weights/", value=variant, key="ft_save_name")
         if st.button("Save to weights/", icon=":material/save:"):
-            path = run_safely("saving the model", service.save_finetuned, name or None)
+            path = run_safely("saving the model", service.save_finetuned, name or None, owner=owner())
             if path:
                 st.success(f"Saved to {path} and listed in weights/index.json.")
     with right.container(border=True):
         repo = st.text_input("Hugging Face repo id", placeholder="you/dtcm-finetuned", key="ft_repo")
-        token = st.text_input("Token (empty: the server's login)", type="password", key="ft_token")
-        if st.button("Push to the Hub", icon=":material/cloud_upload:", disabled=not repo):
-            url = run_safely("pushing to the Hub", service.push_finetuned, repo, token or None)
+        token = st.text_input("Your Hub token (write access; needed, never stored)", type="password", key="ft_token")
+        if st.button("Push to the Hub", icon=":material/cloud_upload:", disabled=not repo or not token):
+            url = run_safely("pushing to the Hub", service.push_finetuned, repo, token, owner=owner())
             if url:
                 st.success(f"Pushed: {url}")
 
@@ -153,9 +172,13 @@ through_entry("pages/3_Fine-tune.py")
 st.title("Fine-tune")
 st.caption(
     "The paper's joint loop, enhancer and classifier trained together on "
-    "L_total = L_AR + alpha (W_STC L_STC + L_exp + 0.5 L_col + 20 L_tvA). One fine-tune runs at a time on this server."
+    "L_total = L_AR + alpha (W_STC L_STC + L_exp + 0.5 L_col + 20 L_tvA). One fine-tune runs at a time on this server, "
+    f"in its own worker (at most {LIMITS['memory_gb']:g} GB and {LIMITS['time_min']:g} min); later ones wait in a queue."
 )
-status = service.finetune_status()
+if not service.writes_enabled():
+    st.info(f"Fine-tuning, uploads, saving and pushing are switched off on this server ({service.WRITES_ENV}=0).")
+    st.stop()
+status = service.finetune_status(owner())
 active = status["state"] in ACTIVE
 
 with st.expander("Dataset and settings", expanded=not active):
@@ -172,7 +195,7 @@ if notice:
 @st.fragment(run_every=1.0 if active else None)
 def live() -> None:
     """The job's status and curves; while it runs this reruns every second, and the page once it ends."""
-    now = service.finetune_status()
+    now = service.finetune_status(owner())
     show_status(now)
     if (now["state"] in ACTIVE) != active:
         st.session_state["ft_notice"] = None

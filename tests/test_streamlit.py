@@ -200,22 +200,33 @@ def test_finetune_starts_and_stops_a_two_step_job(tiny_weights, tmp_path, monkey
     assert (start.label, stop.label) == ("Start", "Stop") and stop.disabled
     start.click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert service.finetune_status()["settings"]["max_steps"] == 2
+    key = at.session_state["ft_owner"]  # the job belongs to this visitor's key
+    assert at.query_params["job"] == key  # kept in the address, so a reload still owns the job
+    assert service.finetune_status(key)["settings"]["max_steps"] == 2
     assert at.button[0].disabled and not at.button[1].disabled
     at.button[1].click().run()
     assert not at.exception
 
     deadline = time.monotonic() + 120
-    while service.finetune_status()["state"] in ("preparing", "running", "stopping"):
+    while service.finetune_status(key)["state"] in ("queued", "preparing", "running", "stopping"):
         assert time.monotonic() < deadline, "the fine-tune did not stop"
         time.sleep(0.2)
-    status = service.finetune_status()
+    status = service.finetune_status(key)
     assert status["state"] in ("stopped", "finished"), status["message"]
 
-    # a fresh session (a reload) shows the finished job and offers to keep it
-    at = open_page("pages/3_Fine-tune.py")
+    # a reload (a fresh session at the same address) shows the finished job and offers to keep it
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["job"] = key
+    at.run()
+    at.switch_page("pages/3_Fine-tune.py").run()
     assert not at.exception and not at.error
     assert any(status["state"].capitalize() in m.value for m in at.markdown)
     labels = [b.label for b in at.button]
     assert "Save to weights/" in labels and "Push to the Hub" in labels
     assert status["variant"] in at.sidebar.selectbox[0].options
+
+    # another visitor (no key) sees neither the job nor a way to save, push or stop it
+    other = open_page("pages/3_Fine-tune.py")
+    labels = [b.label for b in other.button]
+    assert "Save to weights/" not in labels and "Push to the Hub" not in labels
+    assert service.finetune_status(other.session_state["ft_owner"])["state"] == "idle"
