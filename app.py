@@ -48,6 +48,8 @@ VIDEO_TYPES = ("mp4", "avi", "mov", "mkv", "webm")
 CONCURRENCY = service.MODEL_CONCURRENCY  # model calls at once over every endpoint (DTCM_CONCURRENCY)
 QUEUE_SIZE = int(os.environ.get("DTCM_QUEUE_SIZE", "32"))  # waiting requests before "queue full"
 MAX_FILE_SIZE = os.environ.get("DTCM_MAX_FILE_SIZE", "200mb")
+RAW_UPLOAD_TTL_S = 900  # uploaded and served files are deleted after this long (checked every third of it)
+UPLOAD_CACHE_BYTES = int(float(os.environ.get("DTCM_UPLOAD_CACHE_GB", "2")) * (1 << 30))  # their total, at most
 COMPARE_COLUMNS = 4  # frames (and RGB-diff maps) shown per enhancer: one gallery row each
 POLL_S = 2.0  # fine-tune status polling period
 FINETUNE_ENV = service.WRITES_ENV  # "0" switches training, uploads, saving and pushing off; off by default on a Space
@@ -664,7 +666,7 @@ def _compare_gallery(label: str, elem_id: str) -> gr.Gallery:
     )
 
 
-with gr.Blocks(title="DTCM Studio", delete_cache=(1800, 3600)) as demo:
+with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPLOAD_TTL_S)) as demo:
     gr.Markdown(HEADER, elem_id="header")
     variants0, default0, wstc0, k0 = _variants(), _default_variant(), _wstc_slider_args(), _default_k()
 
@@ -919,9 +921,26 @@ def warm_up() -> None:
         log.exception("warm-up on %s failed", examples[0][0])
 
 
+def cap_upload_cache(period_s: float = 10.0) -> None:
+    """Keep Gradio's folder of raw uploads and served files under ``DTCM_UPLOAD_CACHE_GB``, oldest first."""
+    from gradio.utils import get_upload_folder
+
+    from dtcm.storage import trim_folder
+
+    while True:
+        try:
+            freed = trim_folder(get_upload_folder(), UPLOAD_CACHE_BYTES)
+            if freed:
+                log.warning("upload cache over its limit: removed %.1f MB of the oldest files", freed / 1e6)
+        except Exception:
+            log.exception("could not trim the upload cache")
+        time.sleep(period_s)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=cap_upload_cache, name="upload-cache", daemon=True).start()
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         max_file_size=MAX_FILE_SIZE,

@@ -108,6 +108,28 @@ def sweep(keep: set[Path] = frozenset(), now: float | None = None) -> int:
     return removed
 
 
+def trim_folder(folder: str | Path, max_bytes: int, min_age_s: float = 30.0) -> int:
+    """Delete the oldest files under ``folder`` (older than ``min_age_s``) until it holds at most ``max_bytes``.
+
+    For caches the server does not name itself, e.g. the web framework's raw uploads. Returns bytes freed.
+    """
+    files = []
+    for dirpath, _, names in os.walk(folder):
+        for n in names:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, n))
+                files.append((st.st_mtime, st.st_size, os.path.join(dirpath, n)))
+    total, freed, now = sum(f[1] for f in files), 0, time.time()
+    for mtime, size, path in sorted(files):
+        if total - freed <= max_bytes:
+            break
+        if now - mtime >= min_age_s:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                freed += size
+    return freed
+
+
 def remove_upload(path: str | Path) -> None:
     """Delete an unpacked upload (the folder directly under the uploads root that holds ``path``)."""
     path, root = Path(path).resolve(), uploads_root().resolve()

@@ -271,6 +271,23 @@ def test_item6_uploads_are_bounded_and_removed(server, monkeypatch):
     assert storage.sweep(now=time.time() + 1) >= 1 and not spec.exists()
 
 
+def test_item6_raw_uploads_are_capped_and_expire_soon(tmp_path):
+    import app
+
+    assert app.demo.delete_cache[1] <= 900  # uploads and served files go after 15 minutes, not an hour
+    now = time.time()
+    for i in range(10):
+        f = tmp_path / f"sub{i % 3}" / f"upload{i}.mp4"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(b"x" * 1000)
+        os.utime(f, (now - 1000 + i, now - 1000 + i))  # upload0 is the oldest
+    fresh = tmp_path / "fresh.mp4"
+    fresh.write_bytes(b"x" * 5000)  # being uploaded right now: never removed
+    assert storage.trim_folder(tmp_path, 8000) == 7000  # the seven oldest go
+    left = sorted(p.name for p in tmp_path.rglob("*.mp4"))
+    assert left == ["fresh.mp4", "upload7.mp4", "upload8.mp4", "upload9.mp4"]
+
+
 def test_item6_a_failed_enhance_leaves_no_file(server, tmp_path):
     import app
 
@@ -351,3 +368,24 @@ def test_item10_enhance_says_exactly_what_it_produced(server, tmp_path, monkeypa
     import app
 
     assert "own resolution" not in app.enhance.__doc__ and "Enhanced every frame" not in (ROOT / "app.py").read_text()
+
+
+# ------------------------------------------------------------------------- 15. identical requests at once
+@pytest.mark.slow
+def test_item15_identical_concurrent_requests_all_download(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+    from PIL import Image
+    from test_app_gradio import EXAMPLES, serve_app
+
+    with serve_app(tmp_path) as (url, default):
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        clip = handle_file(str(EXAMPLES[0]))
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda _: client.predict(clip, default, 4, api_name="/analyse"), range(32)))
+    galleries = [item["image"] for r in results for gallery in r[5:9] for item in gallery]
+    assert len(galleries) >= 32 * 4
+    for path in galleries:  # every served image arrived whole
+        with Image.open(path) as img:
+            img.load()
