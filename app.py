@@ -55,6 +55,7 @@ POLL_S = 2.0  # fine-tune status polling period
 FINETUNE_ENV = service.WRITES_ENV  # "0" switches training, uploads, saving and pushing off; off by default on a Space
 FINETUNE_ENABLED = service.writes_enabled()
 FT_LIMITS = service.finetune_limits()  # what one fine-tune may ask for on this machine
+FT_DEFAULTS = service.finetune_defaults()  # the form starts from the default variant's own settings
 GENERIC_ERROR = "Something went wrong on the server while doing that; please try again or try another clip."
 
 METHOD_SHORT = {
@@ -453,6 +454,17 @@ def _backbones() -> list[str]:
     return [b for b in FT_LIMITS["backbones"] if not b.endswith("_test")]
 
 
+def _variant_dropdowns(variants: dict) -> tuple:
+    """Recognise's, Compare's and Start-from's dropdowns with every variant there is now."""
+    choices = _variant_choices(variants)
+    return gr.Dropdown(choices=choices), gr.Dropdown(choices=choices), gr.Dropdown(choices=[INIT_CHOICE, *choices])
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
 def _status_text(status: dict) -> str:
     state = status.get("state", "idle")
     metrics = status.get("metrics") or []
@@ -462,6 +474,11 @@ def _status_text(status: dict) -> str:
         bits = [f"step {last.get('step')}", f"epoch {last.get('epoch')}"]
         bits += [f"{key} {last[key]:.4g}" for key in ("total", "acc") if isinstance(last.get(key), (int, float))]
         text += "\nlast: " + ", ".join(bits)
+    progress = status.get("progress")
+    if progress:
+        text += f"\nstep {progress['step']} of {progress['total_steps']}"
+        if progress.get("eta_s") is not None:
+            text += f", about {_duration(progress['eta_s'])} left"
     if status.get("variant"):
         text += f"\nnew variant: {status['variant']} (selectable in Recognise and Compare)"
     return text
@@ -511,9 +528,7 @@ def _poll_outputs(status: dict, known: dict | None):
     variants = _variants()
     names = sorted(variants)
     if names != known.get("variants"):
-        choices = _variant_choices(variants)
-        dropdowns = (gr.Dropdown(choices=choices), gr.Dropdown(choices=choices))
-        dropdowns += (gr.Dropdown(choices=[INIT_CHOICE, *choices]),)
+        dropdowns = _variant_dropdowns(variants)
     else:
         dropdowns = (gr.skip(),) * 3
     known.update(n=n, state=state, variants=names)
@@ -563,10 +578,23 @@ def finetune_stop(known):
 
 @_human_errors
 def finetune_save(name, known):
-    """Save this visitor's finished fine-tune into weights/; returns the folder written."""
+    """Save this visitor's finished fine-tune into weights/.
+
+    Returns:
+        (the folder written, the three variant dropdowns with the saved variant among their choices).
+    """
     _check_finetune_allowed()
     owner, _ = _owner(known)
-    return str(service.save_finetuned((name or "").strip() or None, owner=owner))
+    saved = str(service.save_finetuned((name or "").strip() or None, owner=owner))
+    return (saved, *_variant_dropdowns(_variants()))
+
+
+@_human_errors
+def finetune_resume(known):
+    """Continue this visitor's stopped fine-tune from its last checkpoint (same run, same step count)."""
+    _check_finetune_allowed()
+    owner, known = _owner(known)
+    return _poll_outputs(service.resume_finetune(owner), known)
 
 
 @_human_errors
@@ -794,7 +822,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                     upload_zip = gr.File(label="...or upload a zip of class folders", file_types=[".zip"], height=130)
                     with gr.Row():
                         backbone = gr.Dropdown(
-                            _backbones(), value=_backbones()[0], label="Backbone", allow_custom_value=True
+                            _backbones(), value=FT_DEFAULTS["backbone"], label="Backbone", allow_custom_value=True
                         )
                         init = gr.Dropdown(
                             [INIT_CHOICE, *_variant_choices(variants0)],
@@ -802,19 +830,22 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                             label="Start from",
                         )
                     with gr.Row():
-                        alpha = gr.Number(0.1, label="alpha (weight of the enhancement losses)", minimum=0)
-                        ft_wstc = gr.Slider(0, 10, value=4, step=1, label="W_STC")
+                        alpha = gr.Number(
+                            FT_DEFAULTS["alpha"], label="alpha (weight of the enhancement losses)", minimum=0
+                        )
+                        ft_wstc = gr.Slider(0, 10, value=FT_DEFAULTS["w_stc"], step=1, label="W_STC")
                     with gr.Row():
-                        ft_k = gr.Slider(*service.K_RANGE, value=4, step=1, label="k (frame sharing)")
+                        ft_k = gr.Slider(*service.K_RANGE, value=FT_DEFAULTS["k"], step=1, label="k (frame sharing)")
                         epochs = gr.Slider(1, FT_LIMITS["epochs_max"], value=1, step=1, label="Epochs")
                     with gr.Row():
-                        lr = gr.Number(1e-4, label="Learning rate", minimum=0)
+                        lr = gr.Number(FT_DEFAULTS["lr"], label="Learning rate", minimum=0)
                         batch = gr.Slider(
                             1, FT_LIMITS["batch_max"], value=min(4, FT_LIMITS["batch_max"]), step=1, label="Batch size"
                         )
                     max_steps = gr.Number(0, label="Stop after this many steps (0: run every epoch)", precision=0)
                     with gr.Row():
                         ft_start = gr.Button("Start", variant="primary")
+                        ft_resume = gr.Button("Resume")
                         ft_stop = gr.Button("Stop", variant="stop")
                 with gr.Column(scale=6):
                     ft_status = gr.Textbox(label="Job status", lines=3, max_lines=4)
@@ -890,7 +921,10 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
         concurrency_limit=None,
         show_progress="hidden",
     )
-    ft_save.click(finetune_save, [save_name, ft_known], [saved_to], api_name="finetune_save")
+    ft_resume.click(finetune_resume, [ft_known], poll_outputs, api_name="finetune_resume")
+    ft_save.click(
+        finetune_save, [save_name, ft_known], [saved_to, variant, cmp_variant, init], api_name="finetune_save"
+    )
     ft_push.click(finetune_push, [repo_id, token, ft_known], [pushed], api_name="finetune_push")
     upload_zip.upload(dataset_upload, [upload_zip], [dataset], api_name="dataset_upload")
 

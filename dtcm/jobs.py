@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 __all__ = ["ACTIVE", "Job", "JobError", "JobLimits", "JobManager", "new_owner_key"]
 
 ACTIVE = ("queued", "preparing", "running", "stopping")  # states that move on by themselves
-METRIC_KEYS = ("step", "epoch", "ar", "sc", "tc", "stc", "exp", "col", "tva", "dark", "total", "loss", "acc", "lr")
+METRIC_KEYS = (
+    *("step", "epoch", "total_steps", "time"),
+    *("ar", "sc", "tc", "stc", "exp", "col", "tva", "dark", "total", "loss", "acc", "lr"),
+)
 GiB = 1 << 30
 
 

@@ -613,6 +613,27 @@ def _has_cuda_quietly() -> bool:
     return bool(os.environ.get("CUDA_VISIBLE_DEVICES")) and os.path.exists("/dev/nvidia0")
 
 
+FINETUNE_LR = 1e-4  # fine-tuning from trained weights on a few clips: ten times the from-scratch joint rate
+
+
+def finetune_defaults() -> dict:
+    """The fine-tune form's starting values: the shipped default variant's own settings, so "auto" continues
+    from its weights instead of starting a different backbone from scratch."""
+    from dtcm.config import DTCMConfig
+
+    limits = finetune_limits()
+    out = {"backbone": "shufflenetv2", "alpha": 0.1, "w_stc": 4.0, "k": 4}
+    try:
+        name = default_variant()
+        cfg = DTCMConfig.load(Path(list_variants("all")[name]["path"]) / "config.json")
+        out.update(backbone=cfg.backbone, alpha=float(cfg.alpha), w_stc=float(cfg.w_stc), k=int(cfg.k))
+    except (ServiceError, OSError, ValueError, KeyError):
+        pass
+    if out["backbone"] not in limits["backbones"]:
+        out["backbone"] = limits["backbones"][0]
+    return {**out, "lr": FINETUNE_LR, "batch_size": min(4, limits["batch_max"]), "epochs": 1}
+
+
 def finetune_datasets() -> dict[str, str]:
     """Datasets a fine-tune can use: label -> spec (``synthetic:small`` or a folder under the data root)."""
     out = {"DarkActions-synth, small (rendered on first use)": SYNTHETIC_SMALL}
@@ -852,17 +873,28 @@ def _job_ended(job) -> None:
         )
         job.variant = name
         job.message += f"; the model is selectable as {name!r}"
-        storage.drop_checkpoints(job.args["output_dir"])
-    elif job.summary is None and Path(job.args["output_dir"]).is_dir():
-        import shutil
+        if job.state == "finished":
+            storage.drop_checkpoints(job.args["output_dir"])  # a stopped run keeps them, to be resumed
+            _forget_upload(dataset)
+    elif job.summary is None:
+        out = Path(job.args["output_dir"])
+        if out.is_dir() and not any(out.glob("checkpoint-*")):
+            import shutil
 
-        shutil.rmtree(job.args["output_dir"], ignore_errors=True)  # a failed run leaves nothing to use
-    if dataset and dataset != SYNTHETIC_SMALL:
-        storage.remove_upload(dataset)  # only uploads are removed; server folders stay
+            shutil.rmtree(out, ignore_errors=True)  # a run that failed before its first checkpoint: nothing to use
+        elif out.is_dir():
+            job.message += " (its last checkpoint is kept: Resume continues from it)"
     keep = {str(Path(j.args["output_dir"])) for j in _manager().jobs.values()}
     for removed in storage.prune_runs(keep):
         for n in [n for n, e in _runtime_variants.items() if Path(e["path"]).is_relative_to(removed)]:
             _runtime_variants.pop(n, None)
+
+
+def _forget_upload(dataset: str | None) -> None:
+    from dtcm import storage
+
+    if dataset and dataset != SYNTHETIC_SMALL:
+        storage.remove_upload(dataset)  # only uploads are removed; server folders stay
 
 
 def _public_status(job, owner) -> dict:
@@ -879,8 +911,19 @@ def _public_status(job, owner) -> dict:
         "output_dir": Path(job.args["output_dir"]).name,
         "elapsed": ((job.ended or now) - job.started) if job.started else 0.0,
         "peak_memory_gb": round(job.peak_memory / (1 << 30), 2),
+        "progress": _progress(job.metrics) if job.state in ACTIVE_JOB_STATES else None,
         "limits": finetune_limits(),
     }
+
+
+def _progress(metrics: list) -> dict | None:
+    """Steps done of the total and the time left at the pace of the steps so far."""
+    if not metrics or not metrics[-1].get("total_steps"):
+        return None
+    first, last = metrics[0], metrics[-1]
+    total, done = int(last["total_steps"]), int(last["step"])
+    pace = (last["time"] - first["time"]) / (done - first["step"]) if done > first["step"] else None
+    return {"step": done, "total_steps": total, "eta_s": pace * (total - done) if pace else None}
 
 
 def finetune_status(owner: str | None = None) -> dict:
@@ -907,8 +950,34 @@ def finetune_status(owner: str | None = None) -> dict:
         "output_dir": None,
         "elapsed": 0.0,
         "peak_memory_gb": 0.0,
+        "progress": None,
         "limits": finetune_limits(),
     }
+
+
+def resume_finetune(owner: str | None = None) -> dict:
+    """Continue the visitor's stopped fine-tune from its last checkpoint: the same run, the same step count.
+
+    Returns:
+        ``finetune_status(owner)``.
+    """
+    from dtcm.jobs import JobError
+
+    _check_writes()
+    jobs = _manager()
+    with jobs.lock:
+        job = jobs.latest(owner)
+    out = Path(job.args["output_dir"]) if job is not None else None
+    if job is None or job.state not in ("stopped", "failed") or not any(out.glob("checkpoint-*")):
+        raise ServiceError("you have no stopped fine-tune with a checkpoint to resume; start a new one")
+    dataset = job.args.get("_dataset")
+    if dataset not in (None, SYNTHETIC_SMALL) and not Path(dataset).exists():
+        raise ServiceError("the dataset of that fine-tune is gone (uploads are kept 30 minutes); start a new one")
+    try:
+        jobs.submit({**job.args, "resume": "latest"}, job.settings, owner, prepare=job.prepare, on_end=_job_ended)
+    except JobError as exc:
+        raise ServiceError(str(exc)) from None
+    return finetune_status(owner)
 
 
 def stop_finetune(wait: float = 0.0, owner: str | None = None) -> dict:

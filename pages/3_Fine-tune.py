@@ -27,6 +27,7 @@ STATE_ICONS = {  # Material icons: they render without an emoji font
 }
 AUTO_INIT = "(automatic: the default variant when its backbone matches)"
 LIMITS = service.finetune_limits()  # what one fine-tune may ask for on this machine
+DEFAULTS = service.finetune_defaults()  # the default variant's own settings
 
 
 def owner() -> str:
@@ -71,20 +72,21 @@ def dataset_input() -> str | None:
 def settings_input() -> None:
     """The hyper-parameter widgets; ``start`` reads them from the session by key."""
     a, b, c, d = st.columns(4)
-    a.selectbox("Backbone", LIMITS["backbones"], key="ft_backbone")
-    b.number_input("alpha (enhancement loss weight)", 0.0, 100.0, 0.1, 0.05, key="ft_alpha")
-    c.number_input("W_STC", 0.0, 100.0, 4.0, 0.5, key="ft_w_stc")
-    d.slider("k (frame sharing)", *service.K_RANGE, 4, key="ft_k")
+    backbones = LIMITS["backbones"]
+    a.selectbox("Backbone", backbones, index=backbones.index(DEFAULTS["backbone"]), key="ft_backbone")
+    b.number_input("alpha (enhancement loss weight)", 0.0, 100.0, DEFAULTS["alpha"], 0.05, key="ft_alpha")
+    c.number_input("W_STC", 0.0, 100.0, DEFAULTS["w_stc"], 0.5, key="ft_w_stc")
+    d.slider("k (frame sharing)", *service.K_RANGE, DEFAULTS["k"], key="ft_k")
     a, b, c, d = st.columns(4)
-    a.number_input("Epochs", 1, LIMITS["epochs_max"], 1, key="ft_epochs")
-    b.number_input("Learning rate", 1e-7, 1.0, 1e-4, 1e-5, format="%.1e", key="ft_lr")
-    c.number_input("Batch size", 1, LIMITS["batch_max"], min(4, LIMITS["batch_max"]), key="ft_batch")
+    a.number_input("Epochs", 1, LIMITS["epochs_max"], DEFAULTS["epochs"], key="ft_epochs")
+    b.number_input("Learning rate", 1e-7, 1.0, DEFAULTS["lr"], 1e-5, format="%.1e", key="ft_lr")
+    c.number_input("Batch size", 1, LIMITS["batch_max"], DEFAULTS["batch_size"], key="ft_batch")
     d.number_input("Max steps (0: no limit)", 0, 1_000_000, 0, key="ft_max_steps")
     st.selectbox(
         "Start from",
         [AUTO_INIT, *service.list_variants()],
         key="ft_init",
-        help="Pick a stopped fine-tune to resume it, or any variant to start from its weights.",
+        help="Start from this variant's weights (a new run). To continue a stopped fine-tune, use Resume.",
     )
 
 
@@ -112,6 +114,14 @@ def start(dataset: str | None) -> None:
         s["ft_notice"] = ("error", str(exc))
 
 
+def resume() -> None:
+    try:
+        service.resume_finetune(owner())
+        st.session_state["ft_notice"] = None
+    except service.ServiceError as exc:
+        st.session_state["ft_notice"] = ("error", str(exc))
+
+
 def stop() -> None:
     try:
         service.stop_finetune(owner=owner())
@@ -136,10 +146,13 @@ def show_status(status: dict) -> None:
         cols[2].metric("Total loss", f"{last.get('total', float('nan')):.4g}")
         cols[3].metric("L_STC", f"{last.get('stc', float('nan')):.3g}")
         cols[4].metric("Batch accuracy", f"{last.get('acc', float('nan')):.0%}")
-        if settings.get("max_steps") and state in ACTIVE:
+        progress = status.get("progress")
+        if progress:
+            eta = progress.get("eta_s")
+            left = f", about {eta / 60:.0f} min {eta % 60:.0f} s left" if eta is not None else ""
             st.progress(
-                min(1.0, last["step"] / settings["max_steps"]),
-                text=f"step {last['step']} of at most {settings['max_steps']}",
+                min(1.0, progress["step"] / progress["total_steps"]),
+                text=f"step {progress['step']} of {progress['total_steps']}{left}",
             )
         st.plotly_chart(service.loss_figure(status), key="ft_curves")
     elif state in ACTIVE:
@@ -184,8 +197,11 @@ active = status["state"] in ACTIVE
 with st.expander("Dataset and settings", expanded=not active):
     dataset = dataset_input()
     settings_input()
-left, right, _ = st.columns([1, 1, 4])
+left, middle, right, _ = st.columns([1, 1, 1, 3])
 left.button("Start", type="primary", icon=":material/play_arrow:", disabled=active, on_click=start, args=(dataset,))
+middle.button(
+    "Resume", icon=":material/resume:", disabled=active or status["state"] not in ("stopped", "failed"), on_click=resume
+)
 right.button("Stop", icon=":material/stop:", disabled=not active, on_click=stop)
 notice = st.session_state.get("ft_notice")
 if notice:

@@ -251,7 +251,9 @@ def test_finetune_on_an_uploaded_zip_then_recognise_save(client, server, tmp_pat
     result = _analyse(client, variant)[-1]  # the fine-tune is selectable at once
     assert result["variant"] == variant and len(result["top5"]) == 5
 
-    saved = Path(client.predict("ft-test", api_name="/finetune_save"))
+    saved_to, *dropdowns = client.predict("ft-test", api_name="/finetune_save")
+    saved = Path(saved_to)
+    assert all("ft-test" in [c[1] for c in d["choices"]] for d in dropdowns)  # every dropdown offers it at once
     assert saved == server[2] / "weights" / "ft-test" and (saved / "config.json").is_file()
     with pytest.raises(AppError, match="already exists"):
         client.predict("ft-test", api_name="/finetune_save")

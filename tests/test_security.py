@@ -389,3 +389,32 @@ def test_item15_identical_concurrent_requests_all_download(tmp_path):
     for path in galleries:  # every served image arrived whole
         with Image.open(path) as img:
             img.load()
+
+
+def test_resume_continues_the_same_run_at_its_step(server):
+    owner = "owner-a-0123456789abcdef"
+    with pytest.raises(service.ServiceError, match="no stopped fine-tune"):
+        service.resume_finetune(owner)
+    _start(owner, max_steps=6, epochs=3)
+    deadline = time.monotonic() + 120
+    while len(service.finetune_status(owner)["metrics"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    service.stop_finetune(owner=owner, wait=120)
+    stopped = _wait(owner)
+    assert stopped["state"] == "stopped", stopped["message"]
+    at, run = stopped["metrics"][-1]["step"], stopped["output_dir"]
+    resumed = service.resume_finetune(owner)
+    assert resumed["output_dir"] == run and resumed["state"] in ("preparing", "running", "queued")
+    done = _wait(owner)
+    assert done["state"] == "finished", done["message"]
+    steps = [m["step"] for m in done["metrics"]]
+    assert steps[0] == at + 1 and steps[-1] == 6  # the same count, carried on
+    assert done["variant"] == run
+
+
+def test_finetune_defaults_are_the_default_variants(server):
+    d = service.finetune_defaults()
+    cfg = json.loads((server / "weights" / "tiny" / "config.json").read_text())
+    if cfg["backbone"] in service.finetune_limits()["backbones"]:
+        assert d["backbone"] == cfg["backbone"]
+    assert (d["alpha"], d["w_stc"], d["k"]) == (cfg["alpha"], cfg["w_stc"], cfg["k"])

@@ -196,15 +196,17 @@ def test_finetune_starts_and_stops_a_two_step_job(tiny_weights, tmp_path, monkey
     at.number_input(key="ft_batch").set_value(2)
     at.number_input(key="ft_max_steps").set_value(2)
     at.run()
-    start, stop = at.button[0], at.button[1]
-    assert (start.label, stop.label) == ("Start", "Stop") and stop.disabled
+    buttons = {b.label: b for b in at.button}
+    start, stop = buttons["Start"], buttons["Stop"]
+    assert stop.disabled and buttons["Resume"].disabled  # nothing to stop or resume yet
     start.click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     key = at.session_state["ft_owner"]  # the job belongs to this visitor's key
     assert at.query_params["job"] == key  # kept in the address, so a reload still owns the job
     assert service.finetune_status(key)["settings"]["max_steps"] == 2
-    assert at.button[0].disabled and not at.button[1].disabled
-    at.button[1].click().run()
+    buttons = {b.label: b for b in at.button}
+    assert buttons["Start"].disabled and not buttons["Stop"].disabled
+    buttons["Stop"].click().run()
     assert not at.exception
 
     deadline = time.monotonic() + 120
