@@ -40,7 +40,6 @@ from dtcm.hub import MODEL_CARD_CITATION, is_stub_card  # no torch behind these
 log = logging.getLogger("dtcm.app")
 
 ROOT = Path(__file__).resolve().parent
-EXAMPLES_DIR = ROOT / "examples"
 RESULTS_MD = ROOT / "docs" / "RESULTS.md"
 OUT_DIR = Path(tempfile.gettempdir()) / "dtcm_app"  # enhanced clips; pruned after OUT_TTL_S
 OUT_TTL_S = 3600
@@ -164,20 +163,18 @@ def _default_variant() -> str | None:
         return None
 
 
-def _wstc_slider_args() -> dict:
-    """Slider bounds and a step that lands only on (or between equally spaced) trained W_STC values."""
+def _wstc_radio_args() -> dict:
+    """The W_STC values a shipped variant was trained with, as the only choices (nothing in between)."""
     try:
         values = service.wstc_choices()
     except Exception:
         values = []
-    if len(values) < 2:
-        v = values[0] if values else 4.0
-        return dict(minimum=v, maximum=v + 1, step=1, value=v, interactive=False)
-    tenths = [round(v * 10) for v in values]
-    step = functools.reduce(math.gcd, [b - a for a, b in zip(tenths, tenths[1:], strict=False)]) / 10
     default = _variants().get(_default_variant() or "", {}).get("w_stc")
-    value = float(default) if default is not None else values[0]
-    return dict(minimum=values[0], maximum=values[-1], step=step or 1, value=value, interactive=True)
+    value = float(default) if default is not None else (values[0] if values else None)
+    return dict(choices=[(f"{v:g}", v) for v in values], value=value, interactive=len(values) > 1)
+
+
+K_INFO = service.K_HELP
 
 
 def _default_k() -> int:
@@ -186,9 +183,11 @@ def _default_k() -> int:
 
 
 def _examples() -> list[list[str]]:
-    files = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower().lstrip(".") in VIDEO_TYPES)
-    files.sort(key=lambda p: "real" not in p.name)  # the real footage first
-    return [[str(p)] for p in files]
+    return [[path] for path, _ in service.example_clips()]
+
+
+def _example_labels() -> list[str]:
+    return [caption for _, caption in service.example_clips()]
 
 
 def _check_variant(name) -> str | None:
@@ -328,7 +327,7 @@ def enhance(video, variant, k):
 
 
 def snap_wstc(w_stc):
-    """The shipped variant trained with the W_STC nearest to the slider: (dropdown value, slider value)."""
+    """The shipped variant trained with the chosen W_STC: (dropdown value, W_STC value)."""
     try:
         name = service.variant_for_wstc(float(w_stc))
     except Exception:
@@ -338,9 +337,10 @@ def snap_wstc(w_stc):
 
 
 def follow_variant(name):
-    """Move the W_STC slider to the chosen variant's value (no move for one trained without)."""
+    """Select the chosen variant's W_STC (nothing selected when it was trained with another or none)."""
     entry = _variants().get(name or "", {})
-    return float(entry["w_stc"]) if entry.get("w_stc") is not None else gr.skip()
+    value = float(entry["w_stc"]) if entry.get("w_stc") is not None else None
+    return value if value in service.wstc_choices() else None
 
 
 # ----------------------------------------------------------------------------------------- Compare
@@ -696,7 +696,7 @@ def _compare_gallery(label: str, elem_id: str) -> gr.Gallery:
 
 with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPLOAD_TTL_S)) as demo:
     gr.Markdown(HEADER, elem_id="header")
-    variants0, default0, wstc0, k0 = _variants(), _default_variant(), _wstc_slider_args(), _default_k()
+    variants0, default0, wstc0, k0 = _variants(), _default_variant(), _wstc_radio_args(), _default_k()
 
     with gr.Tabs():
         # ---------------------------------------------------------------- Recognise
@@ -710,7 +710,10 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                         elem_id="rec-video",
                     )
                     gr.Examples(
-                        _examples(), inputs=[video], label="Examples: dark synthetic actions and a darkened street"
+                        _examples(),
+                        inputs=[video],
+                        label="Examples (true action first)",
+                        example_labels=_example_labels(),
                     )
                     with gr.Group():
                         variant = gr.Dropdown(
@@ -719,17 +722,16 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                             label="Model variant",
                             allow_custom_value=True,  # fine-tunes join the choices later; the handler checks
                         )
-                        wstc = gr.Slider(
+                        wstc = gr.Radio(
                             **wstc0,
                             label="W_STC (weight of L_STC in training)",
-                            info="Snaps to the values a shipped variant was trained with",
+                            info="The values a shipped variant was trained with; choosing one picks that variant",
                         )
-                        k = gr.Slider(
-                            *service.K_RANGE,
+                        k = gr.Radio(
+                            list(service.K_CHOICES),
                             value=k0,
-                            step=1,
                             label="k: frames sharing one curve estimate",
-                            info="1 = per frame; larger is faster (curves estimated on 1 frame in k)",
+                            info=K_INFO,
                         )
                     run = gr.Button("Analyse", variant="primary", elem_id="analyse-btn")
                 with gr.Column(scale=6):
@@ -770,7 +772,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
             with gr.Row(equal_height=False):
                 with gr.Column(scale=4):
                     cmp_video = gr.Video(label="Dark clip", sources=["upload"], height=240, elem_id="cmp-video")
-                    gr.Examples(_examples(), inputs=[cmp_video], label="Examples")
+                    gr.Examples(_examples(), inputs=[cmp_video], label="Examples", example_labels=_example_labels())
                 with gr.Column(scale=5):
                     methods = gr.CheckboxGroup(
                         [(METHOD_NAMES[m], m) for m in service.METHODS],
@@ -783,7 +785,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                         label="Classifier (a DTCM variant)",
                         allow_custom_value=True,
                     )
-                    cmp_k = gr.Slider(*service.K_RANGE, value=k0, step=1, label="k for the learned enhancers")
+                    cmp_k = gr.Radio(
+                        list(service.K_CHOICES), value=k0, label="k for the learned enhancers", info=K_INFO
+                    )
                     cmp_run = gr.Button("Compare", variant="primary", elem_id="compare-btn")
             cmp_plot = gr.Plot(label="L_STC and Top-5 per enhancer", elem_id="compare-plot")
             with gr.Row(elem_classes="gallery-row"):
@@ -833,9 +837,11 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                         alpha = gr.Number(
                             FT_DEFAULTS["alpha"], label="alpha (weight of the enhancement losses)", minimum=0
                         )
-                        ft_wstc = gr.Slider(0, 10, value=FT_DEFAULTS["w_stc"], step=1, label="W_STC")
+                        ft_wstc = gr.Number(
+                            FT_DEFAULTS["w_stc"], label="W_STC (weight of L_STC)", minimum=0, maximum=100, step=0.5
+                        )
                     with gr.Row():
-                        ft_k = gr.Slider(*service.K_RANGE, value=FT_DEFAULTS["k"], step=1, label="k (frame sharing)")
+                        ft_k = gr.Radio(list(service.K_CHOICES), value=FT_DEFAULTS["k"], label="k (frame sharing)")
                         epochs = gr.Slider(1, FT_LIMITS["epochs_max"], value=1, step=1, label="Epochs")
                     with gr.Row():
                         lr = gr.Number(FT_DEFAULTS["lr"], label="Learning rate", minimum=0)
@@ -896,7 +902,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
     run.click(analyse, rec_inputs, rec_outputs, api_name="analyse", **model_work).success(
         enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", **model_work
     )
-    wstc.release(snap_wstc, [wstc], [variant, wstc], api_visibility="private", queue=False)
+    wstc.input(snap_wstc, [wstc], [variant, wstc], api_visibility="private", queue=False)
     variant.input(follow_variant, [variant], [wstc], api_visibility="private", queue=False)
     variant.change(model_card, [variant], [card], api_visibility="private", queue=False)
     video.change(lambda v: v, [video], [cmp_video], api_visibility="private", queue=False)  # same clip in Compare

@@ -23,7 +23,6 @@ from dtcm import service
 log = logging.getLogger("dtcm.streamlit")
 
 VIDEO_TYPES = ("mp4", "avi", "mov", "mkv", "webm")  # what the uploaders accept
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "dtcm_streamlit"  # uploads, one per widget and session
 
 # The pages' URLs are Streamlit's defaults from the file names (/Recognise, /Compare, /Fine-tune): the
@@ -107,18 +106,18 @@ def clip_input(prefix: str) -> tuple[str | None, str | None]:
     """
     left, right = st.columns([3, 2])
     upload = left.file_uploader("Upload a clip", type=list(VIDEO_TYPES), key=f"{prefix}_upload")
-    examples = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower().lstrip(".") in VIDEO_TYPES)
+    captions = dict(service.example_clips())  # path -> caption (true action first)
     example = right.selectbox(
         "... or pick an example",
-        [None, *examples],
-        format_func=lambda p: "(none)" if p is None else p.name,
+        [None, *captions],
+        format_func=lambda p: "(none)" if p is None else captions[p],
         key=f"{prefix}_example",
-        disabled=not examples,
+        disabled=not captions,
     )
     if upload is not None:
         return run_safely("reading the upload", keep_upload, f"{prefix}_file", upload), upload.name
     if example is not None:
-        return str(example), example.name
+        return example, Path(example).name
     return None, None
 
 
@@ -126,12 +125,12 @@ def clip_input(prefix: str) -> tuple[str | None, str | None]:
 # The choices live in plain session keys ("variant", "w_stc", "k") that every page reads. The widgets
 # have keys of their own, set from those before they are drawn and copied back when moved, so the
 # choices survive page switches (Streamlit forgets a widget's value once a run does not draw it).
-def _adopt_variant() -> None:
-    """Move W_STC and k to the values the chosen variant was trained with."""
+def _adopt_variant(keep_k: bool = False) -> None:
+    """Move W_STC (and k, unless the visitor set it) to the values the chosen variant was trained with."""
     entry = service.list_variants().get(st.session_state["variant"], {})
     if entry.get("w_stc") is not None:
         st.session_state["w_stc"] = float(entry["w_stc"])
-    if entry.get("k") is not None:
+    if entry.get("k") is not None and not keep_k:
         st.session_state["k"] = int(entry["k"])
 
 
@@ -143,7 +142,7 @@ def _on_variant() -> None:
 def _on_wstc() -> None:
     """A W_STC value was chosen: switch to the variant trained with it."""
     st.session_state["variant"] = service.variant_for_wstc(st.session_state["_wstc_slider"])
-    _adopt_variant()
+    _adopt_variant(keep_k=True)  # choosing W_STC never moves k
 
 
 def _on_k() -> None:
@@ -192,7 +191,7 @@ def sidebar() -> str | None:
             *service.K_RANGE,
             key="_k_slider",
             on_change=_on_k,
-            help="One enhancement curve is estimated per k frames and shared by them (paper default 4).",
+            help=service.K_HELP,
         )
         description = variants[state["variant"]].get("description")
         if description:

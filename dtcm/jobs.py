@@ -287,7 +287,7 @@ class JobManager:
             failure = f"the training worker ended without a result (exit code {exitcode})"
         elif failure is None and not summary.get("steps"):
             failure = "no training step ran, so there is no model to use (were all the clips unreadable?)"
-        with self.lock:
+        with self.lock:  # held through on_end: nobody sees the final state before its result is kept
             job.ended = time.time()
             if failure is not None:
                 job.state, job.message = "failed", f"the fine-tune failed: {failure}"
@@ -297,11 +297,9 @@ class JobManager:
                 job.message = f"{job.state} after {summary['steps']} steps" + (
                     f", {job.stop_reason}" if job.stop_reason else ""
                 )
-        if job.on_end is not None:
-            try:
-                job.on_end(job)
-            except Exception as exc:  # registering or cleaning must never leave the job "running"
-                with self.lock:
+            if job.on_end is not None:
+                try:
+                    job.on_end(job)
+                except Exception as exc:  # registering or cleaning must never leave the job "running"
                     job.state, job.message = "failed", f"the fine-tune ended but its result could not be kept: {exc}"
-        with self.lock:
             self._start_next()

@@ -38,6 +38,7 @@ __all__ = [
     "enhance_clip",
     "get_model",
     "list_variants",
+    "timeline",
     "top5_figure",
     "variant_for_wstc",
     "wstc_choices",
@@ -45,6 +46,7 @@ __all__ = [
 
 K_RANGE = (1, 16)  # the k slider's range
 K_CHOICES = (1, 2, 4, 8, 16)  # the k values the paper studies (Table IX)
+K_HELP = "Higher is faster, results nearly the same: one curve estimate is shared by k frames (1 = every frame)."
 METHODS = ("none", "gic", "he", "clahe", "msr", "zerodce", "dtcm")  # the Compare tab's enhancers
 SHOWN_FRAMES = 8  # frames per gallery
 MODEL_CACHE_SIZE = int(os.environ.get("DTCM_MODEL_CACHE", "4"))  # models held in memory at once
@@ -169,6 +171,31 @@ def register_variant(name: str, path: str | Path, **entry) -> None:
         _cache.pop(name, None)
 
 
+# -------------------------------------------------------------------------------------- examples
+EXAMPLES_ENV = "DTCM_EXAMPLES_DIR"  # an operator's folder of more example clips (e.g. real footage), shown first
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def example_clips() -> list[tuple[str, str]]:
+    """The demo's examples as (path, caption): the operator's folder first, then the project's own clips.
+
+    The project's own (``examples/dark_<action>.mp4``) are rendered by ``scripts/make_examples.py``:
+    synthetic actors in the dark, captioned with their true action. Nothing in ``examples/`` comes from
+    outside the project.
+    """
+    own = Path(__file__).resolve().parents[1] / "examples"
+    out = []
+    extra = os.environ.get(EXAMPLES_ENV)
+    for folder, is_own in ((Path(extra).expanduser(), False) if extra else (None, False), (own, True)):
+        if folder is None or not folder.is_dir():
+            continue
+        for f in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
+            stem = f.stem.removeprefix("dark_").replace("_", " ")
+            caption = f"{stem.title()}: synthetic actor, ARID-dark" if is_own else f"{stem} (from {folder.name}/)"
+            out.append((str(f), caption))
+    return out
+
+
 # ----------------------------------------------------------------------------------------- input
 def _check_k(k) -> int | None:
     if k is None:
@@ -281,18 +308,23 @@ def _topk(logits, names, k=5) -> list[tuple[str, float]]:
 
 # --------------------------------------------------------------------------------------- analyse
 @_in_model_slot
-def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
+def analyse(path, variant: str | None = None, k: int | None = None, start_s: float | None = None) -> dict:
     """Darkness, enhancement and recognition of one clip.
+
+    The model classifies one window of ``clip_len`` consecutive frames: the centred one, or the one
+    starting at ``start_s`` seconds; ``window`` in the result says which frames those were.
 
     Args:
         path: a video file.
         variant: a model variant name (``list_variants()``); None for the default.
         k: frame-sharing factor 1..16; None for the variant's own.
+        start_s: where the classified window starts, in seconds (None: the centred window).
     Returns:
         dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``frames_before``/``frames_after``
         (lists of uint8 (H, W, 3)), ``diff_before``/``diff_after`` (colour-mapped RGB-difference maps on
         one scale), ``top5`` [(label, prob)], ``stc`` (spatio-temporal inconsistency L_STC of the
-        enhanced clip), ``k``, ``variant``, ``timings`` {stage: seconds}, ``info`` (video facts).
+        enhanced clip), ``k``, ``variant``, ``timings`` {stage: seconds}, ``info`` (video facts),
+        ``window`` {first, last (frame numbers from 1), start_s, end_s, frames, sentence}.
     """
     import torch
 
@@ -311,7 +343,8 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
     info = _video_call(video.probe, path)
     idx = darkness.segment_indices(max(info.frames, 1))
     dark_frames = _video_call(video.read_frames, path, idx, size=cfg.short_side)
-    clip = _video_call(video.read_clip, path, cfg.clip_len, "dense", size=cfg.short_side)
+    start = _window_start(start_s, info, cfg.clip_len)
+    clip = _video_call(video.read_clip, path, cfg.clip_len, "dense", start=start, size=cfg.short_side)
     timings["decode"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -340,11 +373,120 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
         "top5": _topk(logits, cfg.class_names),
         "stc": stc,
         "info": {"frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height},
+        "window": _window(info, cfg.clip_len, start),
         **_panels(before, after),
     }
     timings["total"] = time.perf_counter() - t0
     result["timings"] = timings
     return result
+
+
+def _window_start(start_s, info, clip_len: int) -> int | None:
+    if start_s is None:
+        return None
+    try:
+        start_s = float(start_s)
+    except (TypeError, ValueError):
+        raise ServiceError(f"the segment start must be a number of seconds, got {start_s!r}") from None
+    last = max(0.0, (info.frames - clip_len) / (info.fps or 1.0))
+    if not 0 <= start_s <= last + 1e-6:
+        raise ServiceError(f"the segment start must be from 0 to {last:.1f} s for this clip, got {start_s:g}")
+    return min(int(round(start_s * (info.fps or 1.0))), max(0, info.frames - clip_len))
+
+
+def _window(info, clip_len: int, start: int | None) -> dict:
+    """Which frames the model classified, as numbers and one sentence."""
+    from dtcm import video
+
+    idx = video.clip_indices(max(info.frames, 1), clip_len, "dense", start)
+    fps = info.fps or 1.0
+    first, last = int(idx.min()), int(idx.max())
+    out = {"first": first + 1, "last": last + 1, "start_s": first / fps, "end_s": (last + 1) / fps, "frames": clip_len}
+    looped = " (the clip is shorter, so they repeat)" if info.frames < clip_len else ""
+    out["sentence"] = (
+        f"The actions were recognised from {clip_len} frames, {first + 1}-{last + 1} of {info.frames} "
+        f"({out['start_s']:.1f}-{out['end_s']:.1f} s of {info.frames / fps:.1f} s){looped}."
+    )
+    return out
+
+
+TIMELINE_WINDOWS = 24  # windows classified over a whole clip at most (evenly spread)
+
+
+@_in_model_slot
+def timeline(path, variant: str | None = None, k: int | None = None, windows: int = TIMELINE_WINDOWS) -> dict:
+    """The action over the whole clip: windows of ``clip_len`` frames spread evenly, each classified.
+
+    Returns:
+        dict with ``windows`` [{start_s, end_s, first, last, top1, p, top5}], ``duration_s``, ``fps``,
+        ``stride_frames`` and ``seconds`` (time taken).
+    """
+    import torch
+
+    from dtcm import video
+
+    k = _check_k(k)
+    path = _check_path(path)
+    t0 = time.perf_counter()
+    model = get_model(variant)
+    cfg = model.config
+    info = _video_call(video.probe, path)
+    total, fps = max(info.frames, 1), info.fps or 1.0
+    n = max(1, min(int(windows), TIMELINE_WINDOWS, (total + cfg.clip_len - 1) // cfg.clip_len))
+    starts = np.linspace(0, max(0, total - cfg.clip_len), n).round().astype(int)  # (n,)
+    idx = np.concatenate([video.clip_indices(total, cfg.clip_len, "dense", int(s)) for s in starts])
+    frames = _video_call(video.read_frames, path, idx, size=cfg.short_side)  # (n * T, h, w, 3)
+    out = []
+    with torch.inference_mode():
+        for i, s in enumerate(starts):
+            x = video.to_batch(frames[i * cfg.clip_len : (i + 1) * cfg.clip_len], cfg.short_side, cfg.crop_size)
+            y, _ = model.enhance(x, k)
+            top5 = _topk(model.classify(y), cfg.class_names)
+            last = int(s) + min(cfg.clip_len, total) - 1
+            out.append(
+                {
+                    "start_s": s / fps,
+                    "end_s": (last + 1) / fps,
+                    "first": int(s) + 1,
+                    "last": last + 1,
+                    "top1": top5[0][0],
+                    "p": top5[0][1],
+                    "top5": top5,
+                }
+            )
+    stride = int(starts[1] - starts[0]) if n > 1 else 0
+    return {
+        "windows": out,
+        "duration_s": total / fps,
+        "fps": fps,
+        "stride_frames": stride,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def timeline_figure(result: dict):
+    """The timeline as a plotly chart: one bar per window at its time, coloured by its top probability."""
+    import plotly.graph_objects as go
+
+    w = result["windows"]
+    fig = go.Figure(
+        go.Bar(
+            x=[(r["start_s"] + r["end_s"]) / 2 for r in w],
+            y=[r["p"] for r in w],
+            width=[max(r["end_s"] - r["start_s"], 0.05) for r in w],
+            text=[r["top1"] for r in w],
+            textposition="inside",
+            marker=dict(color=[r["p"] for r in w], colorscale="Viridis", cmin=0, cmax=1),
+            hovertemplate="%{text} %{y:.0%}<br>at %{x:.1f} s<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=220,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis=dict(title="time in the clip (s)", range=[0, result["duration_s"]]),
+        yaxis=dict(title="top probability", range=[0, 1], tickformat=".0%"),
+    )
+    return fig
 
 
 def _verdict(dv: float) -> str:

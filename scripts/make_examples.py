@@ -1,12 +1,15 @@
-"""Make the demo's example clips in ``examples/``: dark synthetic actions and a darkened real street scene.
+"""Make the demo's example clips: dark synthetic actions in ``examples/``, and optionally a darkened real clip.
 
 Every clip goes through the same low-light camera model as the training data
 (:func:`dtcm.data.synthetic.darken`) and is written as a browser-playable H.264 mp4. Deterministic from
-the seed; the whole folder stays well under 1 MB so it can be committed.
+the seed; ``examples/`` holds only the project's own renders (well under 1 MB, committed). A real clip is
+made only from footage you point at, into a folder outside the repository that the apps show first when
+``DTCM_EXAMPLES_DIR`` names it: research footage is never committed.
 
 Usage:
-    python scripts/make_examples.py                  # writes examples/*.mp4
-    python scripts/make_examples.py --out /tmp/ex    # elsewhere
+    python scripts/make_examples.py                  # writes examples/dark_<action>.mp4
+    python scripts/make_examples.py --footage ../shared/data/real/vtest.avi --real-out data/examples-real
+    DTCM_EXAMPLES_DIR=data/examples-real python app.py
 """
 
 from __future__ import annotations
@@ -23,10 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from dtcm import video  # noqa: E402
 from dtcm.darkness import darkness_score, segment_indices  # noqa: E402
-from dtcm.data.synthetic import FPS, darken, footage_dir, render_clip  # noqa: E402
+from dtcm.data.synthetic import FPS, darken, render_clip  # noqa: E402
 
 ACTIONS = ("Drink", "Jump", "Pour", "Wave", "Walk")  # one synthetic clip each
-REAL_NAME = "vtest.avi"  # OpenCV's pedestrian sample, 768x576 at 10 fps
 REAL_START_S, REAL_SECONDS, REAL_SIZE = 20.0, 6.0, (320, 240)  # (W, H)
 CRF = 23  # x264 quality: keeps most of the dark noise the enhancer brightens; the folder stays < 1 MB
 
@@ -43,19 +45,17 @@ def make_synthetic(out: Path, seed: int) -> list[Path]:
     return written
 
 
-def make_real(out: Path, seed: int) -> Path | None:
-    """A ~6 s 320x240 piece of the real footage, darkened like ARID; None when the footage is absent."""
-    src = footage_dir() if footage_dir().is_file() else footage_dir() / REAL_NAME
-    if not src.is_file():
-        print(f"skipping the real clip: {src} not found", file=sys.stderr)
-        return None
+def make_real(src: Path, out: Path, seed: int, name: str = "dark_street_walk.mp4") -> Path:
+    """A ~6 s 320x240 piece of real footage (e.g. OpenCV's vtest.avi: people walking), darkened like ARID."""
+    if not Path(src).is_file():
+        raise FileNotFoundError(f"no such footage file: {src}")
     info = video.probe(src)
     first = int(REAL_START_S * info.fps)
     idx = np.arange(first, min(info.frames, first + int(REAL_SECONDS * info.fps)))  # (N,)
     frames = video.read_frames(src, idx)  # (N, H, W, 3) at the file's size
     frames = np.stack([cv2.resize(f, REAL_SIZE, interpolation=cv2.INTER_AREA) for f in frames])
     dark = darken(frames, np.random.default_rng([seed, 99]))
-    path = out / "dark_street_real.mp4"
+    path = Path(out) / name
     video.write_video(path, dark, info.fps, crf=CRF)
     return path
 
@@ -64,11 +64,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "examples", help="output folder")
     parser.add_argument("--seed", type=int, default=2023, help="seed of the renderer and the camera noise")
+    parser.add_argument("--footage", type=Path, default=None, help="real footage to darken into --real-out")
+    parser.add_argument("--real-out", type=Path, default=ROOT / "data" / "examples-real", help="not committed")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = make_synthetic(args.out, args.seed)
-    real = make_real(args.out, args.seed)
-    paths += [real] if real else []
+    if args.footage is not None:
+        args.real_out.mkdir(parents=True, exist_ok=True)
+        paths.append(make_real(args.footage, args.real_out, args.seed))
     total = 0
     for p in paths:
         frames = video.read_frames(p, segment_indices(video.probe(p).frames))

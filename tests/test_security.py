@@ -52,6 +52,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.delenv("DTCM_FINETUNE", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.setattr(service, "_jobs", None)  # a fresh job manager with this test's limits
+    monkeypatch.setattr(service, "_runtime_variants", {})  # this test's fine-tunes stay in this test
     service._cache.clear()
     yield tmp_path
     if service._jobs is not None:

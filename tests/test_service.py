@@ -171,3 +171,22 @@ def test_finetune_streams_stops_and_becomes_a_variant(weights, tmp_path, monkeyp
     assert (weights / "my-finetune" / "model.safetensors").is_file()
     assert "my-finetune" in json.loads((weights / "index.json").read_text())["models"]
     assert saved.endswith("my-finetune")
+
+
+def test_analyse_says_which_frames_it_classified_and_the_timeline_covers_the_clip(weights, tmp_path):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "long.mp4"
+    video.write_video(path, rng.integers(0, 20, (120, 48, 64, 3)).astype(np.uint8), 10)
+    clip_len = create_model("dtcm_tiny_test").config.clip_len
+    centred = service.analyse(str(path))["window"]
+    assert centred["frames"] == clip_len and centred["last"] - centred["first"] + 1 == clip_len
+    assert abs((centred["first"] - 1) - (120 - clip_len) // 2) <= 1 and "of 120" in centred["sentence"]
+    chosen = service.analyse(str(path), start_s=2.0)["window"]
+    assert chosen["first"] == 21 and chosen["start_s"] == pytest.approx(2.0)
+    with pytest.raises(service.ServiceError, match="segment start must be from 0 to"):
+        service.analyse(str(path), start_s=60)
+    tl = service.timeline(str(path), windows=6)
+    assert len(tl["windows"]) == 6 and tl["duration_s"] == pytest.approx(12.0)
+    assert tl["windows"][0]["first"] == 1 and tl["windows"][-1]["last"] == 120
+    assert all(len(w["top5"]) == 5 and 0 <= w["p"] <= 1 for w in tl["windows"])
+    assert len(service.timeline_figure(tl).data[0].x) == 6

@@ -114,7 +114,7 @@ def test_home_and_sidebar_snap_to_trained_wstc(tiny_weights, monkeypatch):
     at.sidebar.slider[0].set_value(9).run()
     slider.set_value(0.0).run()
     assert at.session_state["variant"] == "tiny_wstc0"
-    assert at.session_state["k"] == 4  # back to what the variant was trained with
+    assert at.session_state["k"] == 9  # choosing W_STC keeps the visitor's k
     at.sidebar.selectbox[0].select("tiny").run()
     assert at.session_state["w_stc"] == 4.0
     assert not at.exception and not at.error
@@ -232,3 +232,10 @@ def test_finetune_starts_and_stops_a_two_step_job(tiny_weights, tmp_path, monkey
     labels = [b.label for b in other.button]
     assert "Save to weights/" not in labels and "Push to the Hub" not in labels
     assert service.finetune_status(other.session_state["ft_owner"])["state"] == "idle"
+
+
+def test_streamlit_telemetry_is_off():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["browser"]["gatherUsageStats"] is False
