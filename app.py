@@ -33,6 +33,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dtcm import service
+from dtcm.device import gpu, on_zero_gpu
 from dtcm.hub import MODEL_CARD_CITATION, is_stub_card  # no torch behind these
 
 log = logging.getLogger("dtcm.app")
@@ -49,7 +50,8 @@ MAX_FILE_SIZE = os.environ.get("DTCM_MAX_FILE_SIZE", "200mb")
 COMPARE_COLUMNS = 4  # frames (and RGB-diff maps) shown per enhancer: one gallery row each
 POLL_S = 2.0  # fine-tune status polling period
 FINETUNE_ENV = "DTCM_FINETUNE"  # "0" switches training, saving and pushing off (e.g. on a shared public Space)
-FINETUNE_ENABLED = os.environ.get(FINETUNE_ENV, "1") != "0"
+FINETUNE_ENABLED = os.environ.get(FINETUNE_ENV, "0" if on_zero_gpu() else "1") != "0"  # ZeroGPU: no background GPU
+GPU_SECONDS = int(os.environ.get("DTCM_GPU_SECONDS", "60"))  # ZeroGPU slot per model call
 GENERIC_ERROR = "Something went wrong on the server while doing that; please try again or try another clip."
 
 METHOD_SHORT = {
@@ -112,6 +114,12 @@ def _human_errors(fn):
             raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
     return wrapper
+
+
+@gpu(duration=GPU_SECONDS)
+def _on_gpu(call, *args, **kwargs):
+    """Run one model call of the service: inside ``spaces.GPU`` on a ZeroGPU Space, directly elsewhere."""
+    return call(*args, **kwargs)
 
 
 def _plain(x):
@@ -247,7 +255,7 @@ def analyse(video, variant, k):
         after, RGB-diff before, RGB-diff after (galleries: lists of (H, W, 3) uint8), timings rows
         [[stage, seconds]], result dict for JSON).
     """
-    r = service.analyse(_check_video(video), _check_variant(variant), _k(k))
+    r = _on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k))
     d, info = r["darkness"], r["info"]
     entry = _variants().get(r["variant"], {})
     wstc = f"W_STC {float(entry['w_stc']):g}, " if entry.get("w_stc") is not None else ""
@@ -292,7 +300,7 @@ def enhance(video, variant, k):
     fd, out = tempfile.mkstemp(suffix=".mp4", prefix="enhanced_", dir=OUT_DIR)
     os.close(fd)
     t = time.perf_counter()
-    written = service.enhance_clip(path, _check_variant(variant), _k(k), out_path=out)
+    written = _on_gpu(service.enhance_clip, path, _check_variant(variant), _k(k), out_path=out)
     note = (
         f"Enhanced every frame at the clip's own resolution in {time.perf_counter() - t:.1f} s "
         "(curves estimated on downscaled keyframes, then upsampled)."
@@ -378,7 +386,7 @@ def compare(video, methods, variant, k):
     path = _check_video(video)
     if not methods:
         raise service.ServiceError(f"choose at least one enhancer to compare ({', '.join(METHOD_NAMES.values())})")
-    r = service.compare(path, list(methods), _check_variant(variant), _k(k))
+    r = _on_gpu(service.compare, path, list(methods), _check_variant(variant), _k(k))
     order = r["_order"]
     frames, diffs, rows, summary = [], [], [], {}
     n_frames = n_diffs = COMPARE_COLUMNS
@@ -866,7 +874,11 @@ def warm_up() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    if on_zero_gpu():  # load (and move to CUDA) before launch, where ZeroGPU packs the weights; compute waits
+        if _default_variant() is not None:
+            service.get_model()
+    else:
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         max_file_size=MAX_FILE_SIZE,

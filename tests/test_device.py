@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
 import types
@@ -193,3 +195,45 @@ def test_gpu_hook_wraps_with_spaces_gpu_on_zero_gpu(monkeypatch):
 def test_device_module_imports_no_torch():
     code = "import sys, dtcm.device; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def _service_attr(node) -> str | None:
+    """``name`` for the expression ``service.name``, else None."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "service":
+        return node.attr
+    return None
+
+
+def test_app_model_calls_go_through_the_gpu_hook():
+    tree = ast.parse((ROOT / "app.py").read_text())
+    model_calls = {"analyse", "compare", "enhance_clip"}
+    wrapped, direct = set(), []
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name != "warm_up"):
+        for node in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):  # warm_up runs off ZeroGPU only
+            if isinstance(node.func, ast.Name) and node.func.id == "_on_gpu" and node.args:
+                wrapped.add(_service_attr(node.args[0]))
+            elif _service_attr(node.func) in model_calls:
+                direct.append(f"{fn.name} calls service.{node.func.attr} directly")
+    assert not direct, direct
+    assert wrapped == model_calls
+    on_gpu = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_on_gpu")
+    assert [ast.unparse(d) for d in on_gpu.decorator_list] == ["gpu(duration=GPU_SECONDS)"]
+
+
+@pytest.mark.slow
+def test_app_on_zero_gpu_wraps_its_model_calls_and_stays_torch_free(tmp_path):
+    (tmp_path / "spaces.py").write_text(
+        "CALLS = []\n"
+        "def GPU(task=None, *, duration=None):\n"
+        "    CALLS.append(duration)\n"
+        "    return lambda fn: setattr(fn, 'zerogpu', duration) or fn\n"
+    )
+    code = (
+        "import sys, app, spaces\n"
+        "assert 'torch' not in sys.modules, 'app imported torch'\n"
+        "assert spaces.CALLS == [60] and app._on_gpu.zerogpu == 60, spaces.CALLS\n"
+    )
+    env = {**os.environ, "SPACES_ZERO_GPU": "true", "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    env.pop("DTCM_GPU_SECONDS", None)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
