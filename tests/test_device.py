@@ -1,8 +1,11 @@
-"""The device policy (dtcm/device.py) without a GPU: the choice, its errors, precision and the ZeroGPU hook."""
+"""The device policy (dtcm/device.py) without a GPU: the choice, its errors, precision, the ZeroGPU hook, and
+``scripts/device_check.py --quick``."""
 
 from __future__ import annotations
 
 import ast
+import json
+import math
 import os
 import subprocess
 import sys
@@ -237,3 +240,64 @@ def test_app_on_zero_gpu_wraps_its_model_calls_and_stays_torch_free(tmp_path):
     env.pop("DTCM_GPU_SECONDS", None)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------------ device_check --quick
+def _numbers(tree, path=""):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _numbers(v, f"{path}.{k}")
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            yield from _numbers(v, f"{path}[{i}]")
+    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        yield path, tree
+
+
+def test_device_check_quick_writes_every_section(tmp_path):
+    out = tmp_path / "tmp.json"
+    cmd = [sys.executable, str(ROOT / "scripts" / "device_check.py"), "--quick", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["device"] == "cpu" and report["quick"] is True
+    for name in ("analyse", "enhancer", "train", "bf16"):
+        assert report[name]["status"] == "ok", report[name]
+    numbers = dict(_numbers(report))
+    assert all(math.isfinite(v) and v >= 0 for v in numbers.values()), numbers
+    positive = [p for p in numbers if p.endswith(("_ms", "_fps", "clips_per_s", "_mb", "seconds"))]
+    assert positive and all(numbers[p] > 0 for p in positive), {p: numbers[p] for p in positive}
+    for k in ("k1", "k4", "k16"):
+        assert report["enhancer"][k]["clip_enhancer_fps"] > 0 and report["enhancer"][k]["enhance_frames_fps"] > 0
+    for k in ("k1", "k4"):
+        assert report["train"][k]["clips_per_s"] > 0 and report["train"][k]["peak_rss_mb"] > 0
+    agree = report["bf16"]["shipped"]
+    assert 0 < agree["max_abs_diff"] < agree["max_logit"] and 0 <= agree["top1_agreement"] <= 1
+    assert report["analyse"]["shipped"]["median_ms"] > 0 and report["analyse"]["dtcm_tiny_test"]["median_ms"] > 0
+
+
+def test_device_check_keeps_going_past_a_failing_or_hanging_section(tmp_path, monkeypatch):
+    import dataclasses
+    import importlib.util
+    import time
+
+    spec = importlib.util.spec_from_file_location("device_check", ROOT / "scripts" / "device_check.py")
+    dc = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "device_check", dc)
+    spec.loader.exec_module(dc)
+
+    def fails(sizes, dev):
+        raise RuntimeError("CUDA out of memory")
+
+    def hangs(sizes, dev):
+        while True:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(dc, "SECTIONS", {"train": fails, "bf16": hangs, "ok": lambda sizes, dev: {"x": 1.0}})
+    monkeypatch.setattr(dc, "QUICK", dataclasses.replace(dc.QUICK, budget_s=0.4))
+    out = tmp_path / "tmp.json"
+    assert dc.main(["--quick", "--out", str(out), "--sections", "train,bf16,ok"]) == 1
+    report = json.loads(out.read_text())
+    assert report["train"]["status"] == "failed" and report["train"]["error"] == "RuntimeError: CUDA out of memory"
+    assert report["bf16"]["status"] == "failed" and report["bf16"]["error"].startswith("SectionTimeout")
+    assert report["ok"] == {"status": "ok", "x": 1.0, "seconds": report["ok"]["seconds"]}
