@@ -35,6 +35,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dtcm import service
+from dtcm.device import gpu, on_zero_gpu
 from dtcm.hub import MODEL_CARD_CITATION, is_stub_card  # no torch behind these
 
 log = logging.getLogger("dtcm.app")
@@ -55,6 +56,7 @@ FINETUNE_ENV = service.WRITES_ENV  # "0" switches training, uploads, saving and 
 FINETUNE_ENABLED = service.writes_enabled()
 FT_LIMITS = service.finetune_limits()  # what one fine-tune may ask for on this machine
 FT_DEFAULTS = service.finetune_defaults()  # the form starts from the default variant's own settings
+GPU_SECONDS = int(os.environ.get("DTCM_GPU_SECONDS", "60"))  # ZeroGPU slot per model call
 GENERIC_ERROR = "Something went wrong on the server while doing that; please try again or try another clip."
 
 METHOD_SHORT = {
@@ -117,6 +119,12 @@ def _human_errors(fn):
             raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
     return wrapper
+
+
+@gpu(duration=GPU_SECONDS)
+def _on_gpu(call, *args, **kwargs):
+    """Run one model call of the service: inside ``spaces.GPU`` on a ZeroGPU Space, directly elsewhere."""
+    return call(*args, **kwargs)
 
 
 def _plain(x):
@@ -274,7 +282,7 @@ def analyse(video, variant, k):
         after, RGB-diff before, RGB-diff after (galleries: lists of (H, W, 3) uint8), timings rows
         [[stage, seconds]], result dict for JSON).
     """
-    r = service.analyse(_check_video(video), _check_variant(variant), _k(k))
+    r = _on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k))
     d, info = r["darkness"], r["info"]
     entry = _variants().get(r["variant"], {})
     wstc = f"W_STC {float(entry['w_stc']):g}, " if entry.get("w_stc") is not None else ""
@@ -319,7 +327,7 @@ def enhance(video, variant, k):
     fd, out = tempfile.mkstemp(suffix=".mp4", prefix="enhanced_", dir=OUT_DIR)
     os.close(fd)
     try:
-        result = service.enhance_video(path, _check_variant(variant), _k(k), out_path=out)
+        result = _on_gpu(service.enhance_video, path, _check_variant(variant), _k(k), out_path=out)
     except BaseException:
         Path(out).unlink(missing_ok=True)  # a failed request leaves no file behind
         raise
@@ -405,7 +413,7 @@ def compare(video, methods, variant, k):
     path = _check_video(video)
     if not methods:
         raise service.ServiceError(f"choose at least one enhancer to compare ({', '.join(METHOD_NAMES.values())})")
-    r = service.compare(path, list(methods), _check_variant(variant), _k(k))
+    r = _on_gpu(service.compare, path, list(methods), _check_variant(variant), _k(k))
     order = r["_order"]
     frames, diffs, rows, summary = [], [], [], {}
     n_frames = n_diffs = COMPARE_COLUMNS
@@ -979,7 +987,11 @@ def cap_upload_cache(period_s: float = 10.0) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    if on_zero_gpu():  # load (and move to CUDA) before launch, where ZeroGPU packs the weights; compute waits
+        if _default_variant() is not None:
+            service.get_model()
+    else:
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     threading.Thread(target=cap_upload_cache, name="upload-cache", daemon=True).start()
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

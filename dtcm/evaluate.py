@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dtcm.device import infer, to_device
+
 __all__ = ["confusion_figure", "evaluate", "write_report"]
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,6 @@ def evaluate(
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_clips
     )
-    device = next(model.parameters()).device
     c = len(names)
     confusion = np.zeros((c, c), dtype=np.int64)
     top5_hits, skipped, reasons, done = 0, 0, [], 0
@@ -85,8 +86,7 @@ def evaluate(
         reasons += [f"{p}: {r}" for p, r in zip(batch["skipped"], batch["reasons"], strict=True)]
         done += len(batch["skipped"]) + len(batch["label"])
         if len(batch["label"]):
-            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(batch["video"].to(device), k=k).float().cpu()  # (B, C)
+            logits = infer(model, batch["video"], k=k)  # (B, C) float32, CPU
             labels = label_map[batch["label"]]  # (B,) in model order
             top = logits.topk(min(5, c), dim=1).indices  # (B, 5)
             top5_hits += int((top == labels[:, None]).any(1).sum())
@@ -239,9 +239,7 @@ def cli_main(args) -> int:
     if not Path(args.data).exists():
         raise FileNotFoundError(f"no such list or folder: {args.data}")
     quiet_hub_logging()
-    model = resolve_model(args.model, revision=args.revision)
-    if torch.cuda.is_available():
-        model = model.cuda()
+    model = to_device(resolve_model(args.model, revision=args.revision))
     result = evaluate(model, args.data, args.batch_size, args.num_workers, k=args.k, split=args.split)
     if args.out:
         write_report(result, args.out)

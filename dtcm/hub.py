@@ -409,17 +409,14 @@ def predict(
         >>> predict(resolve_model(), "dark_clip.mp4", k=4)[0]
         ('Walk', 0.87)
     """
-    import torch
+    from dtcm.device import infer
 
     if topk < 1:
         raise ValueError(f"topk must be >= 1, got {topk}")
     config = model.config
     x = load_clip(config, clip)
-    device = next(model.parameters()).device
     model.eval()
-    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-        logits = model(x.to(device), k=k)  # (1, C)
-    probs = logits.float().softmax(-1)[0].cpu()
+    probs = infer(model, x, k=k).softmax(-1)[0]  # (C,)
     values, indices = probs.topk(min(topk, probs.numel()))
     return [(config.class_names[i], float(p)) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]
 
@@ -612,16 +609,15 @@ def add_cli_arguments(parser) -> None:
 
 def cli_model(clip: str | os.PathLike, model: str | None, revision: str | None, k: int | None):
     """What the clip commands (``predict``, ``enhance``) share: check the clip and ``--k``, then load the model
-    (on the GPU when there is one) with huggingface_hub's retry warnings kept off stderr."""
+    (on the device of :mod:`dtcm.device`) with huggingface_hub's retry warnings kept off stderr."""
     if not Path(clip).is_file():
         raise FileNotFoundError(f"no such clip: {clip}")
     if k is not None and k < 1:
         raise ValueError(f"--k must be >= 1, got {k}")
     quiet_hub_logging()
-    loaded = resolve_model(model, revision=revision)
-    import torch
+    from dtcm.device import to_device
 
-    return loaded.cuda() if torch.cuda.is_available() else loaded
+    return to_device(resolve_model(model, revision=revision))
 
 
 def cli_main(args) -> int:

@@ -141,8 +141,9 @@ def _set_threads() -> None:
 
 
 def get_model(variant: str | None = None):
-    """Load a variant once and keep it in a bounded LRU cache (``DTCM_MODEL_CACHE`` models)."""
-    from dtcm import hub
+    """Load a variant once, on the device of :mod:`dtcm.device`, and keep it in a bounded LRU cache
+    (``DTCM_MODEL_CACHE`` models)."""
+    from dtcm import device, hub
 
     _set_threads()
     name = variant or default_variant()
@@ -152,12 +153,11 @@ def get_model(variant: str | None = None):
             return _cache[name]
         entry = _runtime_variants.get(name)
         try:
-            model = hub.resolve_model(entry["path"] if entry else name)
+            model = device.to_device(hub.resolve_model(entry["path"] if entry else name).eval())
         except ServiceError:
             raise
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError) as exc:  # a DeviceError (DTCM_DEVICE) too
             raise ServiceError(f"model {name!r} could not be loaded: {exc}") from None
-        model.eval()
         _cache[name] = model
         while len(_cache) > MODEL_CACHE_SIZE:
             _cache.popitem(last=False)
@@ -301,7 +301,7 @@ def top5_figure(top5: list[tuple[str, float]], title: str = "Top-5 actions"):
 def _topk(logits, names, k=5) -> list[tuple[str, float]]:
     import torch
 
-    probs = torch.softmax(logits.float(), dim=-1)[0]
+    probs = torch.softmax(logits.float().cpu(), dim=-1)[0]
     vals, idx = probs.topk(min(k, probs.numel()))
     return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist(), strict=True)]
 
@@ -328,7 +328,7 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
     """
     import torch
 
-    from dtcm import darkness, video
+    from dtcm import darkness, device, video
     from dtcm.losses import stc_loss
 
     k = _check_k(k)
@@ -349,15 +349,19 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
 
     t = time.perf_counter()
     dv = darkness.darkness_score(dark_frames)
-    x = video.to_batch(clip, cfg.short_side, cfg.crop_size)
+    dev = device.device_of(model)
+    x = video.to_batch(clip, cfg.short_side, cfg.crop_size).to(dev)
     timings["darkness + preprocess"] = time.perf_counter() - t
 
     with torch.inference_mode():
         t = time.perf_counter()
         y, _ = model.enhance(x, k)
+        device.synchronize(dev)
         timings["enhance"] = time.perf_counter() - t
         t = time.perf_counter()
-        logits = model.classify(y)
+        with device.autocast(dev):
+            logits = model.classify(y)
+        device.synchronize(dev)
         timings["classify"] = time.perf_counter() - t
         stc = float(stc_loss(y, x))
     before, after = _to_uint8(x), _to_uint8(y)
@@ -620,7 +624,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
     """
     import torch
 
-    from dtcm import classic, video
+    from dtcm import classic, device, video
     from dtcm.losses import stc_loss
 
     k = _check_k(k)
@@ -631,7 +635,8 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
     model = get_model(variant)
     cfg = model.config
     clip = _video_call(video.read_clip, path, cfg.clip_len, "dense", size=cfg.short_side)
-    x = video.to_batch(clip, cfg.short_side, cfg.crop_size)
+    dev = device.device_of(model)
+    x = video.to_batch(clip, cfg.short_side, cfg.crop_size).to(dev)
     before = _to_uint8(x)
     out = {"_order": list(methods)}
     for m in methods:
@@ -640,7 +645,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             if m == "none":
                 y = x
             elif m in classic.CLASSIC_ENHANCERS:
-                y = video.to_batch(classic.enhance_classic(m, clip), cfg.short_side, cfg.crop_size)
+                y = video.to_batch(classic.enhance_classic(m, clip), cfg.short_side, cfg.crop_size).to(dev)
             elif m == "dtcm":
                 y, _ = model.enhance(x, k)
             else:
@@ -649,7 +654,8 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
                     out[m] = {"error": f"no {m} weights are installed ({ENHANCER_ONLY[m]})"}
                     continue
                 y, _ = enh.enhance(x, k if k is not None else 1)
-            logits = model.classify(y)
+            with device.autocast(dev):
+                logits = model.classify(y)
             stc = float(stc_loss(y, x))
         out[m] = {
             **_panels(before, _to_uint8(y)),
@@ -677,12 +683,14 @@ _jobs_lock = threading.Lock()
 def writes_enabled() -> bool:
     """Whether visitors may fine-tune, upload datasets, save and push (``DTCM_FINETUNE``).
 
-    On by default on a private machine; off by default on a Hugging Face Space (``SPACE_ID`` is set), where
-    the owner turns it on with ``DTCM_FINETUNE=1``.
+    On by default on a private machine; off by default on a Hugging Face Space (``SPACE_ID`` is set) or a
+    ZeroGPU one, where the owner turns it on with ``DTCM_FINETUNE=1``.
     """
+    from dtcm.device import on_zero_gpu
+
     value = os.environ.get(WRITES_ENV)
     if value is None or value.strip() == "":
-        return not os.environ.get("SPACE_ID")
+        return not os.environ.get("SPACE_ID") and not on_zero_gpu()  # ZeroGPU: a background job holds no GPU
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 

@@ -62,6 +62,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from dtcm.device import resolve_device
+
 __all__ = [
     "DEFAULTS",
     "SETTINGS",
@@ -328,7 +330,7 @@ def _loader(dataset, batch_size, num_workers, sampler, seed):
         num_workers=num_workers,
         collate_fn=collate_clips,
         generator=torch.Generator().manual_seed(seed),  # worker seeds without touching the global RNG
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=resolve_device().type == "cuda",
     )
 
 
@@ -778,11 +780,11 @@ def main(
     from accelerate.state import AcceleratorState, GradientState
 
     args = resolve_args(args)
+    cpu = resolve_device().type == "cpu"  # DTCM_DEVICE=cpu trains on the CPU even where there is a GPU
     mixed = args.mixed_precision
     if mixed == "auto":
-        mixed = "bf16" if torch.cuda.is_available() else "no"
+        mixed = "no" if cpu else "bf16"
     # without a GPU, cpu=True is what makes Accelerate see a torchrun launch as MULTI_CPU (gloo)
-    cpu = not torch.cuda.is_available()
     accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum, mixed_precision=mixed, cpu=cpu)
     try:
         return _train(args, accelerator, callback, stop_event)
