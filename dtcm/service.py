@@ -425,9 +425,7 @@ def timeline(path, variant: str | None = None, k: int | None = None, windows: in
         dict with ``windows`` [{start_s, end_s, first, last, top1, p, top5}], ``duration_s``, ``fps``,
         ``stride_frames`` and ``seconds`` (time taken).
     """
-    import torch
-
-    from dtcm import video
+    from dtcm import device, video
 
     k = _check_k(k)
     path = _check_path(path)
@@ -441,23 +439,21 @@ def timeline(path, variant: str | None = None, k: int | None = None, windows: in
     idx = np.concatenate([video.clip_indices(total, cfg.clip_len, "dense", int(s)) for s in starts])
     frames = _video_call(video.read_frames, path, idx, size=cfg.short_side)  # (n * T, h, w, 3)
     out = []
-    with torch.inference_mode():
-        for i, s in enumerate(starts):
-            x = video.to_batch(frames[i * cfg.clip_len : (i + 1) * cfg.clip_len], cfg.short_side, cfg.crop_size)
-            y, _ = model.enhance(x, k)
-            top5 = _topk(model.classify(y), cfg.class_names)
-            last = int(s) + min(cfg.clip_len, total) - 1
-            out.append(
-                {
-                    "start_s": s / fps,
-                    "end_s": (last + 1) / fps,
-                    "first": int(s) + 1,
-                    "last": last + 1,
-                    "top1": top5[0][0],
-                    "p": top5[0][1],
-                    "top5": top5,
-                }
-            )
+    for i, s in enumerate(starts):
+        x = video.to_batch(frames[i * cfg.clip_len : (i + 1) * cfg.clip_len], cfg.short_side, cfg.crop_size)
+        top5 = _topk(device.infer(model, x, k), cfg.class_names)
+        last = int(s) + min(cfg.clip_len, total) - 1
+        out.append(
+            {
+                "start_s": s / fps,
+                "end_s": (last + 1) / fps,
+                "first": int(s) + 1,
+                "last": last + 1,
+                "top1": top5[0][0],
+                "p": top5[0][1],
+                "top5": top5,
+            }
+        )
     stride = int(starts[1] - starts[0]) if n > 1 else 0
     return {
         "windows": out,
