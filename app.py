@@ -198,6 +198,14 @@ def _example_labels() -> list[str]:
     return [caption for _, caption in service.example_clips()]
 
 
+def _known_actions() -> str:
+    try:
+        names = service.class_names()
+    except Exception:
+        return ""
+    return f"The model knows {len(names)} actions: {', '.join(names)}. Anything else gets the nearest of them."
+
+
 def _check_variant(name) -> str | None:
     """The variant name if this server has it (shipped or fine-tuned here); None for the default."""
     if not name:
@@ -275,21 +283,49 @@ def _top5_plot(top5) -> go.Figure:
 
 @_human_errors
 def analyse(video, variant, k):
-    """Darkness, enhancement and Top-5 of one clip.
+    """Darkness, enhancement and Top-5 of one clip (its centred window of frames).
 
     Returns:
-        (darkness text, model text, clip text, Top-5 plotly figure, L_STC float, frames before, frames
-        after, RGB-diff before, RGB-diff after (galleries: lists of (H, W, 3) uint8), timings rows
+        (darkness text, model text, clip text (with the frames classified), Top-5 plotly figure, L_STC
+        float, frames before, frames after, RGB-diff before, RGB-diff after (galleries), timings rows
         [[stage, seconds]], result dict for JSON).
     """
-    r = _on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k))
+    return _analysis_outputs(_on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k)))
+
+
+@_human_errors
+def analyse_segment(video, variant, k, start_s):
+    """As ``analyse``, for the window of frames that starts ``start_s`` seconds into the clip."""
+    if start_s is None:
+        raise service.ServiceError("give the segment's start in seconds (the timeline shows where the action is)")
+    r = _on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k), start_s=float(start_s))
+    return _analysis_outputs(r)
+
+
+@_human_errors
+def timeline(video, variant, k):
+    """Each window of the whole clip classified: (plotly figure, one-line summary)."""
+    r = _on_gpu(service.timeline, _check_video(video), _check_variant(variant), _k(k))
+    w = r["windows"]
+    spacing = f" every {r['stride_frames'] / r['fps']:.1f} s" if len(w) > 1 else ""
+    text = (
+        f"{len(w)} windows of {w[0]['last'] - w[0]['first'] + 1} frames{spacing} over {r['duration_s']:.1f} s, "
+        f"in {r['seconds']:.1f} s. Type a start time below to recognise that segment."
+    )
+    return service.timeline_figure(r), text
+
+
+def _analysis_outputs(r: dict) -> tuple:
+    """The service's analysis as the Recognise tab's outputs (see ``analyse``)."""
     d, info = r["darkness"], r["info"]
     entry = _variants().get(r["variant"], {})
     wstc = f"W_STC {float(entry['w_stc']):g}, " if entry.get("w_stc") is not None else ""
     vote = "dark" if d["dark_vote"] else "not dark"
     darkness = f"{d['verdict']}; frame vote (released tool): {vote}"
     model = f"{r['variant']} ({wstc}k = {r['k']})"
-    clip = f"{info['frames']} frames, {info['width']}x{info['height']} at {info['fps']:g} fps"
+    clip = (
+        f"{info['frames']} frames, {info['width']}x{info['height']} at {info['fps']:g} fps. " + r["window"]["sentence"]
+    )
     timings = [[stage, round(float(s), 3)] for stage, s in r["timings"].items()]
     summary = {
         "variant": r["variant"],
@@ -298,6 +334,7 @@ def analyse(video, variant, k):
         "top5": [{"label": label, "prob": p} for label, p in r["top5"]],
         "stc": r["stc"],
         "info": info,
+        "window": r["window"],
         "timings": r["timings"],
     }
     return (
@@ -316,7 +353,7 @@ def analyse(video, variant, k):
 
 
 @_human_errors
-def enhance(video, variant, k):
+def enhance(video, variant, k, progress=gr.Progress()):
     """The clip enhanced within the server's per-request bounds.
 
     Returns:
@@ -327,7 +364,8 @@ def enhance(video, variant, k):
     fd, out = tempfile.mkstemp(suffix=".mp4", prefix="enhanced_", dir=OUT_DIR)
     os.close(fd)
     try:
-        result = _on_gpu(service.enhance_video, path, _check_variant(variant), _k(k), out_path=out)
+        tell = None if on_zero_gpu() else (lambda done, total: progress((done, total), desc="enhancing", unit="frames"))
+        result = _on_gpu(service.enhance_video, path, _check_variant(variant), _k(k), out_path=out, on_progress=tell)
     except BaseException:
         Path(out).unlink(missing_ok=True)  # a failed request leaves no file behind
         raise
@@ -748,8 +786,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                         stc = gr.Number(label="Spatio-temporal inconsistency L_STC of the enhanced clip", precision=6)
                     with gr.Row():
                         model_used = gr.Textbox(label="Model used", lines=2, max_lines=2, scale=3)
-                        clip_info = gr.Textbox(label="Clip", lines=2, max_lines=2, scale=2)
+                        clip_info = gr.Textbox(label="Clip, and the frames recognised", lines=3, max_lines=4, scale=2)
                     top5 = gr.Plot(label="Top-5 actions, classified after DTCM enhancement", elem_id="top5")
+                    gr.Markdown(_known_actions(), elem_id="known-actions")
                     enhanced = gr.Video(
                         label="Enhanced clip (H.264, full resolution)",
                         height=300,
@@ -758,6 +797,15 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                         elem_id="enhanced",
                     )
                     enhanced_note = gr.Markdown(label="Note")
+                    with gr.Accordion("Timeline: the action over the whole clip", open=False, elem_id="timeline"):
+                        tl_run = gr.Button("Recognise every part of the clip", elem_id="timeline-btn")
+                        tl_plot = gr.Plot(label="Top action per window", elem_id="timeline-plot")
+                        tl_note = gr.Markdown()
+                        with gr.Row():
+                            seg_start = gr.Number(
+                                None, label="Segment start (s)", minimum=0, elem_id="segment-start", scale=2
+                            )
+                            seg_run = gr.Button("Recognise this segment", elem_id="segment-btn", scale=1)
             with gr.Row(elem_classes="gallery-row"):
                 frames_before = _gallery_box("Sampled frames: dark input", "frames-before")
                 frames_after = _gallery_box("Sampled frames: enhanced by DTCM", "frames-after")
@@ -910,6 +958,8 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
     run.click(analyse, rec_inputs, rec_outputs, api_name="analyse", **model_work).success(
         enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", **model_work
     )
+    seg_run.click(analyse_segment, [*rec_inputs, seg_start], rec_outputs, api_name="analyse_segment", **model_work)
+    tl_run.click(timeline, rec_inputs, [tl_plot, tl_note], api_name="timeline", **model_work)
     wstc.input(snap_wstc, [wstc], [variant, wstc], api_visibility="private", queue=False)
     variant.input(follow_variant, [variant], [wstc], api_visibility="private", queue=False)
     variant.change(model_card, [variant], [card], api_visibility="private", queue=False)

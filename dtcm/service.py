@@ -117,6 +117,17 @@ def default_variant() -> str:
     return default if default in variants else next(iter(variants))
 
 
+def class_names(variant: str | None = None) -> list[str]:
+    """The actions a variant knows, read from its config (no model is loaded)."""
+    from dtcm.config import DTCMConfig
+
+    name = variant or default_variant()
+    entry = list_variants("all").get(name)
+    if entry is None:
+        raise ServiceError(f"there is no variant {name!r}")
+    return list(DTCMConfig.load(Path(entry["path"]) / "config.json").class_names)
+
+
 def wstc_choices() -> list[float]:
     """The W_STC values that have a trained variant, for a slider that snaps to them."""
     return sorted({float(e["w_stc"]) for e in list_variants().values() if e.get("w_stc") is not None})
@@ -517,8 +528,16 @@ def _enhance_plan(info, max_pixels: int) -> tuple[int, int | None]:
     return frames, max(16, int(short * scale) // 2 * 2)
 
 
+ENHANCE_CHUNK_GROUPS = 16  # frames are enhanced 16 k-frame groups at a time, so progress can be told
+
+
 def enhance_video(
-    path, variant: str | None = None, k: int | None = None, out_path=None, estimate_size: int | None = 256
+    path,
+    variant: str | None = None,
+    k: int | None = None,
+    out_path=None,
+    estimate_size: int | None = 256,
+    on_progress=None,
 ) -> dict:
     """Enhance a clip into a browser-playable H.264 mp4, within this server's per-request bounds.
 
@@ -526,6 +545,8 @@ def enhance_video(
     so that frames x width x height stays within ``DTCM_ENHANCE_MAX_PIXELS``; the result says exactly
     what was produced. Curves are estimated on keyframes downscaled so their short side is
     ``estimate_size`` and upsampled (the Zero-DCE++ idea); None estimates at full resolution.
+    ``on_progress(done, total)`` is called as frames are enhanced (in whole k-frame groups, so the
+    output is the same as in one pass).
 
     Returns:
         dict with ``path`` (the mp4 written: ``out_path`` or a new temporary file), ``frames`` and
@@ -547,7 +568,13 @@ def enhance_video(
         info = _video_call(video.probe, path)
         keep, size = _enhance_plan(info, ENHANCE_MAX_PIXELS)
         frames, fps = _video_call(video.read_video, path, size=size, max_frames=keep)
-        out = enhance_frames(model, frames, k or model.config.k, estimate_size=estimate_size)
+        k = k or model.config.k
+        step = k * ENHANCE_CHUNK_GROUPS  # a whole number of k-frame groups: the same curves as one pass
+        out = np.empty_like(frames)
+        for i in range(0, len(frames), step):
+            out[i : i + step] = enhance_frames(model, frames[i : i + step], k, estimate_size=estimate_size)
+            if on_progress is not None:
+                on_progress(min(i + step, len(frames)), len(frames))
     if out_path is None:
         fd, out_path = tempfile.mkstemp(suffix=".mp4", prefix="dtcm_enhanced_")
         os.close(fd)

@@ -171,6 +171,24 @@ def test_enhance_returns_browser_playable_mp4(client, server):
     with av.open(str(EXAMPLES[0])) as c:
         source = [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
     assert len(frames) == len(source) and frames[0].shape == source[0].shape
+    h, w = source[0].shape[:2]
+    assert f"all {len(source)} frames at the clip's own size, {w}x{h}" in note  # says exactly what it made
+
+
+def test_long_clip_timeline_and_a_chosen_segment(client, server, tmp_path):
+    from dtcm import video
+
+    rng = np.random.default_rng(5)
+    clip = tmp_path / "long.mp4"
+    video.write_video(clip, rng.integers(0, 25, (200, 96, 128, 3)).astype(np.uint8), 10)  # 20 s
+    text = _analyse(client, server[1], clip=clip)[2]
+    assert re.search(r"\d+ frames, \d+-\d+ of 200 \(\d+\.\d-\d+\.\d s of 20\.0 s\)", text), text
+    figure, note = client.predict(handle_file(str(clip)), server[1], 4, api_name="/timeline")
+    assert figure["type"] == "plotly" and "windows of" in note and "over 20.0 s" in note
+    out = client.predict(handle_file(str(clip)), server[1], 4, 15.0, api_name="/analyse_segment")
+    assert out[-1]["window"]["start_s"] == pytest.approx(15.0) and "(15.0-" in out[2]
+    with pytest.raises(AppError, match="segment start must be from 0 to"):
+        client.predict(handle_file(str(clip)), server[1], 4, 99.0, api_name="/analyse_segment")
 
 
 def test_eight_concurrent_requests_all_succeed(client, server):

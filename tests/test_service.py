@@ -190,3 +190,23 @@ def test_analyse_says_which_frames_it_classified_and_the_timeline_covers_the_cli
     assert tl["windows"][0]["first"] == 1 and tl["windows"][-1]["last"] == 120
     assert all(len(w["top5"]) == 5 and 0 <= w["p"] <= 1 for w in tl["windows"])
     assert len(service.timeline_figure(tl).data[0].x) == 6
+
+
+def test_enhance_in_groups_reports_progress_and_matches_one_pass(weights, tmp_path):
+    from dtcm.enhance_cli import enhance_frames
+
+    rng = np.random.default_rng(4)
+    path = tmp_path / "clip.mp4"
+    video.write_video(path, rng.integers(0, 30, (150, 48, 64, 3)).astype(np.uint8), 10)
+    seen = []
+    r = service.enhance_video(
+        str(path), k=4, out_path=str(tmp_path / "o.mp4"), on_progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen[-1] == (150, 150) and len(seen) == 3 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    frames, _ = video.read_video(str(path))
+    whole = enhance_frames(service.get_model(), frames, 4, estimate_size=256)
+    chunked = np.concatenate(
+        [enhance_frames(service.get_model(), frames[i : i + 64], 4, estimate_size=256) for i in range(0, 150, 64)]
+    )
+    assert np.array_equal(whole, chunked)  # groups of k never straddle a chunk
+    assert r["frames"] == 150
