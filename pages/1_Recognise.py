@@ -36,12 +36,14 @@ def show_result(result: dict):
     st.caption(
         f"{dark['verdict']}; by the frame-vote rule: {'dark' if dark['dark_vote'] else 'not dark'}. "
         f"Variant {result['variant']}, k = {result['k']}. Clip: {info['width']}x{info['height']}, "
-        f"{info['frames']} frames at {info['fps']:.3g} fps."
+        f"{info['frames']} frames at {info['fps']:.3g} fps. {result['window']['sentence']}"
     )
 
     chart, clip, times = st.columns([5, 4, 3])
     with chart:
         top5_chart(result["top5"], key="recognise_top5")
+        names = service.class_names(result["variant"])
+        st.caption(f"The model knows {len(names)} actions: {', '.join(names)}. Anything else gets the nearest of them.")
     with times:
         st.markdown("**Timings**")
         st.table({"stage": list(result["timings"]), "seconds": [f"{s:.3f}" for s in result["timings"].values()]})
@@ -54,14 +56,24 @@ def show_result(result: dict):
 
 
 def show_enhanced(path: str, name: str, variant: str, k: int) -> None:
-    """Enhance the whole clip at its own resolution, play it and offer it for download."""
-    st.markdown("**Enhanced clip** (full resolution, H.264)")
+    """Enhance the clip (within the server's bounds), with frames done as it goes; play it and offer it."""
+    st.markdown("**Enhanced clip** (H.264)")
     old = st.session_state.get("enhanced")
-    out = remembered("enhanced", (path, variant, k), "enhancing the whole clip", service.enhance_clip, path, variant, k)
-    if old and old["value"] and old["value"] != out:
-        Path(old["value"]).unlink(missing_ok=True)
+    bar = st.empty()
+
+    def tell(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"enhancing: {done} of {total} frames")
+
+    result = remembered(
+        "enhanced", (path, variant, k), "enhancing the clip", service.enhance_video, path, variant, k, on_progress=tell
+    )
+    bar.empty()
+    out = result["path"] if result else None
+    if old and old["value"] and old["value"]["path"] != out:
+        Path(old["value"]["path"]).unlink(missing_ok=True)
     if out is None or not Path(out).is_file():
         return
+    st.caption(result["note"])
     data = Path(out).read_bytes()
     st.video(data, format="video/mp4")
     st.download_button(
@@ -72,6 +84,29 @@ def show_enhanced(path: str, name: str, variant: str, k: int) -> None:
         icon=":material/download:",
         on_click="ignore",
     )
+
+
+def show_timeline(path: str, variant: str, k: int, result: dict) -> None:
+    """The action over the whole clip, and which segment to recognise."""
+    memo = st.session_state.get("timeline")
+    shown = bool(memo) and memo["key"] == (path, variant, k)  # asked for on this clip already
+    with st.expander("Timeline: the action over the whole clip", expanded=shown):
+        if st.button("Recognise every part of the clip", key="timeline_btn") or shown:
+            tl = remembered(
+                "timeline", (path, variant, k), "recognising every part", service.timeline, path, variant, k
+            )
+            if tl:
+                st.plotly_chart(service.timeline_figure(tl), key="timeline_chart")
+                st.caption(f"{len(tl['windows'])} windows over {tl['duration_s']:.1f} s, in {tl['seconds']:.1f} s.")
+        last = max(0.0, (result["info"]["frames"] - result["window"]["frames"]) / (result["info"]["fps"] or 1.0))
+        st.number_input(
+            "Segment start (s): recognise the frames from here (empty: the middle)",
+            min_value=0.0,
+            max_value=float(last),
+            value=None,
+            step=0.5,
+            key="recognise_start",
+        )
 
 
 through_entry("pages/1_Recognise.py")
@@ -85,7 +120,11 @@ elif path is None:
     if name is None:
         st.info(f"Upload a dark clip ({', '.join(VIDEO_TYPES)}) or pick an example to begin.")
 else:
-    result = remembered("analysis", (path, variant, k), "analysing the clip", service.analyse, path, variant, k)
+    start = st.session_state.get("recognise_start")
+    result = remembered(
+        "analysis", (path, variant, k, start), "analysing the clip", service.analyse, path, variant, k, start_s=start
+    )
     if result is not None:
         with show_result(result):
             show_enhanced(path, name, variant, k)
+        show_timeline(path, variant, k, result)

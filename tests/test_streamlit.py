@@ -239,3 +239,25 @@ def test_streamlit_telemetry_is_off():
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["browser"]["gatherUsageStats"] is False
+
+
+def test_recognise_states_the_frames_the_label_set_and_draws_a_timeline(tiny_weights, monkeypatch, tmp_path):
+    from dtcm import video
+
+    monkeypatch.setenv("DTCM_WEIGHTS_DIR", str(tiny_weights))
+    rng = np.random.default_rng(6)
+    clip = tmp_path / "long.mp4"
+    video.write_video(clip, rng.integers(0, 25, (120, 96, 128, 3)).astype(np.uint8), 10)
+    at = open_page("pages/1_Recognise.py")
+    upload(at, clip)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = " ".join(c.value for c in at.caption)
+    assert re.search(r"recognised from \d+ frames, \d+-\d+ of 120", captions), captions
+    assert "The model knows 11 actions: Drink" in captions
+    assert re.search(r"Enhanced all 120 frames at the clip's own size, 128x96", captions), captions
+    next(b for b in at.button if b.label == "Recognise every part of the clip").click().run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 2  # the Top-5 and the timeline
+    at.number_input(key="recognise_start").set_value(5.0).run()
+    assert not at.exception and not at.error
+    assert at.session_state["analysis"]["value"]["window"]["start_s"] == pytest.approx(5.0)
