@@ -17,6 +17,7 @@ Endpoints (``gradio_client.Client(url).predict(..., api_name=...)``):
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import logging
@@ -222,14 +223,38 @@ def _check_variant(name) -> str | None:
 
 
 def _check_video(path) -> str:
+    """The clip to work on: the upload itself, also when the player shows its H.264 preview."""
     if not path:
         raise service.ServiceError("no video was given: upload a clip (mp4, avi, mov, mkv or webm) or pick an example")
+    original = _PREVIEWS.get(Path(path).name)
+    if original is not None and Path(original).is_file():
+        return original
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in VIDEO_TYPES:
         raise service.ServiceError(
             f"{Path(path).name!r} is not a video file this app reads; upload {', '.join(VIDEO_TYPES)}"
         )
     return str(path)
+
+
+_PREVIEWS: collections.OrderedDict[str, str] = collections.OrderedDict()  # preview file name -> the upload
+_PREVIEWS_MAX = 512
+
+
+@_human_errors
+def preview_upload(video):
+    """Make an upload the browser cannot play (AVI, HEVC, ...) playable: (player value, note)."""
+    if not video:
+        return gr.skip(), ""
+    path = _check_video(video)
+    _prune_outputs()
+    r = service.preview_video(path, out_dir=OUT_DIR)
+    if not r["transcoded"]:
+        return gr.skip(), ""
+    _PREVIEWS[Path(r["path"]).name] = path
+    while len(_PREVIEWS) > _PREVIEWS_MAX:
+        _PREVIEWS.popitem(last=False)
+    return r["path"], r["note"]
 
 
 def _k(k) -> int:
@@ -740,6 +765,17 @@ def _compare_gallery(label: str, elem_id: str) -> gr.Gallery:
     )
 
 
+# An upload the browser cannot decode makes Gradio's player raise "Video not playable" before the server has
+# sent its H.264 preview (preview_upload): that one toast is dropped, every other message stays.
+QUIET_UNPLAYABLE_JS = """
+() => {
+  const drop = () => document.querySelectorAll('.toast-wrap, .toast-body').forEach(t => {
+    if (t.textContent.includes('Video not playable')) t.remove();
+  });
+  new MutationObserver(drop).observe(document.body, {childList: true, subtree: true});
+}
+"""
+
 with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPLOAD_TTL_S)) as demo:
     gr.Markdown(HEADER, elem_id="header")
     variants0, default0, wstc0, k0 = _variants(), _default_variant(), _wstc_radio_args(), _default_k()
@@ -750,11 +786,12 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5):
                     video = gr.Video(
-                        label="Dark clip (mp4, avi, mov, mkv, webm)",
-                        sources=["upload"],
+                        label="Dark clip (mp4, avi, mov, mkv, webm), or record one",
+                        sources=["upload", "webcam"],
                         height=300,
                         elem_id="rec-video",
                     )
+                    preview_note = gr.Markdown(elem_id="preview-note")
                     gr.Examples(
                         _examples(),
                         inputs=[video],
@@ -958,6 +995,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
     run.click(analyse, rec_inputs, rec_outputs, api_name="analyse", **model_work).success(
         enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", **model_work
     )
+    video.upload(preview_upload, [video], [video, preview_note], api_visibility="private")
     seg_run.click(analyse_segment, [*rec_inputs, seg_start], rec_outputs, api_name="analyse_segment", **model_work)
     tl_run.click(timeline, rec_inputs, [tl_plot, tl_note], api_name="timeline", **model_work)
     wstc.input(snap_wstc, [wstc], [variant, wstc], api_visibility="private", queue=False)
@@ -1048,6 +1086,7 @@ def main() -> None:
         max_file_size=MAX_FILE_SIZE,
         theme=gr.themes.Soft(primary_hue="amber", secondary_hue="slate"),
         css=CSS,
+        js=QUIET_UNPLAYABLE_JS,
     )
 
 

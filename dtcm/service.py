@@ -207,6 +207,46 @@ def example_clips() -> list[tuple[str, str]]:
     return out
 
 
+# --------------------------------------------------------------------------------------- preview
+BROWSER_PLAYABLE = {(".mp4", "h264"), (".m4v", "h264"), (".webm", "vp8"), (".webm", "vp9"), (".mp4", "av1")}
+PREVIEW_SHORT_SIDE = 480  # a transcoded preview is at most this short side
+
+
+def preview_video(path, out_dir=None) -> dict:
+    """A file the browser can play for an upload: the upload itself when it is, else an H.264 copy.
+
+    AVI, MOV, MKV, HEVC or MPEG-4 Part 2 uploads are decoded with PyAV (no ffmpeg binary needed) and
+    written as H.264 (at most ``video.LIMITS.max_frames`` frames from the start and a 480-pixel short
+    side); the note says so.
+
+    Returns:
+        dict with ``path`` (what to show), ``transcoded`` (bool) and ``note`` (empty when nothing changed).
+    """
+    import tempfile
+
+    from dtcm import video
+
+    path = _check_path(path)
+    info = _video_call(video.probe, path)
+    if (Path(path).suffix.lower(), info.codec) in BROWSER_PLAYABLE and info.rotation == 0:
+        return {"path": path, "transcoded": False, "note": ""}
+    size = min(info.width, info.height, PREVIEW_SHORT_SIDE)
+    frames, fps = _video_call(video.read_video, path, size=size)
+    fd, out = tempfile.mkstemp(suffix=".mp4", prefix="preview_", dir=out_dir)
+    os.close(fd)
+    try:
+        video.write_video(out, frames, fps)
+    except BaseException:
+        Path(out).unlink(missing_ok=True)
+        raise
+    n, h, w = frames.shape[:3]
+    part = "" if n >= info.frames else f", its first {n} of {info.frames} frames"
+    note = (
+        f"Preview converted from {info.codec} to H.264 for the browser ({w}x{h}{part}); the analysis uses the original."
+    )
+    return {"path": out, "transcoded": True, "note": note}
+
+
 # ----------------------------------------------------------------------------------------- input
 def _check_k(k) -> int | None:
     if k is None:
