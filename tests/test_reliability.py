@@ -170,3 +170,91 @@ def test_cli_stderr_holds_only_the_clean_error(videos, tiny_model, command, clip
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
     assert lines[0].startswith(f"dtcm {command}: error: ") and error in lines[0]
+
+
+# ------------------------------------------------------------------------------- items 4 and 5: data
+def _touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not opened")  # building a dataset only checks that listed files exist
+    return path
+
+
+def _seed_folder(folder: Path, names, listed) -> Path:
+    """folder/Drink/<names> on disk and folder/split1_train.txt listing ``listed``."""
+    for n in names:
+        _touch(folder / "Drink" / n)
+    lines = [f"{i}\t0\tDrink/{n}" for i, n in enumerate(listed)]
+    (folder / "split1_train.txt").write_text("\n".join(lines) + "\n")
+    return folder / "split1_train.txt"
+
+
+def test_missing_file_never_switches_the_root_to_a_sibling(tmp_path, caplog):  # item 4
+    import logging
+
+    from dtcm.data import ARIDDataset, build_dataset
+
+    listed = ["a.mp4", "b.mp4", "c.mp4"]
+    own = _seed_folder(tmp_path / "seed0", ["a.mp4", "c.mp4"], listed)  # b.mp4 went missing here
+    _seed_folder(tmp_path / "seed1", listed, listed)  # another seed beside it holds all three
+    with caplog.at_level(logging.WARNING, logger="dtcm.data"):
+        for ds in (ARIDDataset(None, own), build_dataset(tmp_path / "seed0", train=True)):
+            assert ds.root == tmp_path / "seed0"
+            assert [s.path for s in ds.samples] == [str(tmp_path / "seed0" / "Drink" / n) for n in listed]
+    assert "1 of the 3 clips" in caplog.text and "b.mp4" in caplog.text and "skipped" in caplog.text
+
+    # the clips live in a folder beside the list (ARID's list_cvt/ and clips_v1.5/): found, if it is the only one
+    lists = tmp_path / "arid" / "list_cvt"
+    lists.mkdir(parents=True)
+    (lists / "split1_train.txt").write_text(own.read_text())
+    for n in listed:
+        _touch(tmp_path / "arid" / "clips_v1.5" / "Drink" / n)
+    assert ARIDDataset(None, lists / "split1_train.txt").root == tmp_path / "arid" / "clips_v1.5"
+    _touch(tmp_path / "arid" / "clips_v1" / "Drink" / "a.mp4")  # two candidates: no guessing
+    with pytest.raises(FileNotFoundError, match="clips_v1.*clips_v1.5.*root="):
+        ARIDDataset(None, lists / "split1_train.txt")
+
+
+@pytest.mark.parametrize("reader", ["arid", "dark48"])
+@pytest.mark.parametrize("entry", ["absolute", "dotdot"])
+def test_list_entries_outside_the_containment_root_are_refused(tmp_path, reader, entry):  # item 5
+    from dtcm.data import build_dataset
+
+    secret = _touch(tmp_path / "server" / "private" / "secret.mp4")  # exists: it must not be opened or counted
+    upload = tmp_path / "server" / "uploads" / "u1"
+    _touch(upload / "Drink" / "a.mp4")
+    bad = str(secret) if entry == "absolute" else "../../private/secret.mp4"
+    rows = ["Drink/a.mp4", bad]
+    if reader == "arid":
+        text = "".join(f"{i}\t0\t{p}\n" for i, p in enumerate(rows))
+    else:
+        text = "".join(f"{p} 0\n" for p in rows)
+    (upload / "split1_train.txt").write_text(text)
+    assert len(build_dataset(upload, train=True)) == 2  # without a containment root, as before
+    with pytest.raises(ValueError, match="outside") as info:
+        build_dataset(upload, train=True, within=upload)
+    assert "secret.mp4" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_uploaded_zip_lists_cannot_reach_outside_the_upload(tmp_path, monkeypatch):  # item 5, the service
+    import time
+    import zipfile
+
+    from dtcm import service
+
+    monkeypatch.setenv("DTCM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DTCM_RUNS_DIR", str(tmp_path / "runs"))
+    secret = _touch(tmp_path / "elsewhere" / "secret.mp4")
+    zpath = tmp_path / "upload.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("set/Drink/a.mp4", b"x")
+        zf.writestr("set/Jump/b.mp4", b"x")
+        for half in ("train", "test"):
+            zf.writestr(f"set/split1_{half}.txt", f"0\t0\tDrink/a.mp4\n1\t1\tJump/b.mp4\n2\t1\t{secret}\n")
+    spec = service.prepare_dataset_upload(str(zpath))
+    service.start_finetune(spec, backbone="resnet_tiny_test", max_steps=1)
+    deadline = time.time() + 120
+    while service.finetune_status()["state"] in ("preparing", "running") and time.time() < deadline:
+        time.sleep(0.2)
+    status = service.finetune_status()
+    assert status["state"] == "failed" and "outside" in status["message"] and "secret.mp4" in status["message"]
+    assert status["variant"] is None
