@@ -609,6 +609,7 @@ def _run_job(settings: dict, val_dataset: str | None) -> None:
         init = _init_folder(settings["init"], settings["backbone"])
         args = dict(
             data=data,
+            data_root=data if Path(data).is_dir() else str(Path(data).parent),  # its lists name files inside it
             val_data=val_dataset or data,
             model="dtcm_mobilenetv2",
             init=init,

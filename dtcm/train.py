@@ -94,6 +94,7 @@ DEFAULTS: dict = dict(
     data=None,  # training clips: a split list, a dataset folder (ARID / synthetic) or a folder per class
     val_data=None,  # validation clips in the same forms; 1-clip centre-crop Top-1/Top-5 at each epoch end
     split=1,  # which split's lists to read inside a dataset folder (ARID has 1-3)
+    data_root=None,  # every clip of data and val_data must lie inside this folder (uploads); None: anywhere
     model="dtcm_mobilenetv2",  # variant of dtcm.model.list_models() to build when no init is given
     backbone=None,  # override the variant's backbone (dtcm.backbones registry name)
     width_mult=None,  # override the backbone width multiplier (MobileNetV2 / ShuffleNetV2)
@@ -149,6 +150,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data", help="training clips: split list (.txt/.csv), dataset folder or folder per class")
     g.add_argument("--val-data", help="validation clips (same forms); evaluated at every epoch end")
     g.add_argument("--split", type=int, help="split number to read inside a dataset folder (default 1)")
+    g.add_argument("--data-root", help="refuse list entries outside this folder (absolute or ../ paths)")
     g.add_argument("--clip-len", type=int, help="frames per clip (default: the model's)")
     g.add_argument("--crop", type=int, help="crop size (default: the model's)")
     g.add_argument("--short-side", type=int, help="resize the short side to this before cropping")
@@ -342,12 +344,16 @@ def _build_datasets(args, clip_len, crop, short_side):
     if args.setting == "enhancer-only" and loose:  # zero-reference training needs no labels
         train = ClipDataset([(p, 0) for p in loose], ("video",), train=True, seed=args.seed, cache=args.cache, **common)
     else:
-        train = build_dataset(data, train=True, split=args.split, seed=args.seed, cache=args.cache, **common)
+        train = build_dataset(
+            data, train=True, split=args.split, seed=args.seed, cache=args.cache, within=args.data_root, **common
+        )
     if len(train) == 0:
         raise ValueError(f"{args.data} holds no training clips")
     val = None
     if args.val_data and args.setting != "enhancer-only":
-        val = build_dataset(args.val_data, train=False, split=args.split, class_names=train.class_names, **common)
+        val = build_dataset(
+            args.val_data, train=False, split=args.split, class_names=train.class_names, within=args.data_root, **common
+        )
     return train, val
 
 
