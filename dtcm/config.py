@@ -121,7 +121,12 @@ class DTCMConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> DTCMConfig:
-        return cls.from_json(Path(path).read_text())
+        from dtcm.checksums import read_json
+
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object of config fields, got {type(data).__name__}")
+        return cls.from_dict(data)
 
 
 # ------------------------------------------------------------------------------------------ checks

@@ -258,3 +258,40 @@ def test_uploaded_zip_lists_cannot_reach_outside_the_upload(tmp_path, monkeypatc
     status = service.finetune_status()
     assert status["state"] == "failed" and "outside" in status["message"] and "secret.mp4" in status["message"]
     assert status["variant"] is None
+
+
+# --------------------------------------------------------------------------- item 11: saved files
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    elif how == "bitflip":
+        data[-3] ^= 0x10  # a bit of the last tensor's data: the file still parses
+        path.write_bytes(bytes(data))
+    else:
+        path.write_text('{"global_step": 6, ')
+
+
+def test_checksums_of_model_folders(tmp_path):  # item 11: save_pretrained folders
+    from dtcm.hub import resolve_model
+    from dtcm.model import DTCM, create_model
+
+    folder = tmp_path / "m"
+    create_model("dtcm_tiny_test").save_pretrained(folder)
+    assert "model.safetensors" in (folder / "checksums.sha256").read_text()
+    resolve_model(str(folder))
+    _damage(folder / "model.safetensors", "bitflip")
+    for load in (resolve_model, DTCM.from_pretrained):
+        with pytest.raises(ValueError, match="model.safetensors") as info:
+            load(str(folder))
+        assert "\n" not in str(info.value)
+    _damage(folder / "model.safetensors", "truncated")
+    (folder / "checksums.sha256").unlink()  # a folder written before checksums: still named when broken
+    with pytest.raises(ValueError, match=f"{folder}.*model.safetensors"):
+        DTCM.from_pretrained(str(folder))
+    create_model("dtcm_tiny_test").save_pretrained(folder)
+    (folder / "checksums.sha256").unlink()
+    resolve_model(str(folder))  # and loads when intact
+    (folder / "config.json").write_text("{broken")
+    with pytest.raises(ValueError, match="config.json"):
+        DTCMConfig.load(folder / "config.json")
