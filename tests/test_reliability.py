@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -260,7 +261,70 @@ def test_uploaded_zip_lists_cannot_reach_outside_the_upload(tmp_path, monkeypatc
     assert status["variant"] is None
 
 
-# --------------------------------------------------------------------------- item 11: saved files
+# ------------------------------------------------------------------------- items 11, 12, 13: training
+CLASSES = ("Drink", "Jump", "Pick")
+# 6 clips, batch 2: 3 optimizer steps per epoch, 6 in two epochs; checkpoints at 2, 4, 6
+TRAIN = ["--model", "dtcm_tiny_test", "--batch-size", "2", "--epochs", "2", "--lr", "3e-3", "--num-workers", "0"]
+TRAIN += ["--checkpoint-every", "2", "--no-progress", "--seed", "7"]
+
+
+def _train_clip(label: int, i: int) -> np.ndarray:
+    t, y, x = np.meshgrid(np.arange(12), np.arange(40), np.arange(48), indexing="ij")
+    frames = np.repeat(((x * (2 + i) + y * 3 + t * (4 + 3 * label)) % 32).astype(np.uint8)[..., None], 3, axis=-1)
+    frames[..., label] += 30
+    return frames  # (12, 40, 48, 3)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory, one_thread) -> Path:
+    from dtcm.video import write_video
+
+    root = tmp_path_factory.mktemp("clips")
+    for label, name in enumerate(CLASSES):
+        for i in range(2):
+            write_video(root / name / f"{name}_{i}.mp4", _train_clip(label, i), fps=12)
+    return root
+
+
+def _train(data: Path, out: Path, *extra: str) -> dict:
+    from dtcm.train import main, parse_args
+
+    return main(parse_args(["--data", str(data), "--output-dir", str(out), *TRAIN, *extra]))
+
+
+@pytest.fixture(scope="module")
+def finished_run(clips, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run"
+    assert _train(clips, out)["steps"] == 6
+    return out
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_resume_from_an_older_checkpoint_keeps_newer_ones(clips, finished_run, tmp_path):  # item 12
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    before = {d.name: _tree(d) for d in [*run.glob("checkpoint-*"), run / "final"]}
+    assert sorted(before) == ["checkpoint-2", "checkpoint-4", "checkpoint-6", "final"]
+    with pytest.raises(ValueError, match="checkpoint-4, checkpoint-6 and final.*--overwrite-newer") as info:
+        _train(clips, run, "--resume", str(run / "checkpoint-2"))
+    assert "\n" not in str(info.value)
+    assert {d.name: _tree(d) for d in [*run.glob("checkpoint-*"), run / "final"]} == before  # nothing touched
+
+    summary = _train(clips, run, "--resume", str(run / "checkpoint-2"), "--overwrite-newer")
+    assert summary["steps"] == 6 and (run / "checkpoint-6").is_dir()
+
+
 def _damage(path: Path, how: str) -> None:
     data = bytearray(path.read_bytes())
     if how == "truncated":
@@ -270,6 +334,30 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(bytes(data))
     else:
         path.write_text('{"global_step": 6, ')
+
+
+@pytest.mark.parametrize(
+    "how, name",
+    [("truncated", "model/model.safetensors"), ("bitflip", "model/model.safetensors"), ("json", "state.json")],
+)
+def test_damaged_checkpoint_is_named_and_resume_falls_back(clips, finished_run, tmp_path, caplog, how, name):  # 11
+    import logging
+
+    from dtcm.model import create_model
+    from dtcm.train import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    shutil.rmtree(run / "final")  # as after a run killed just after its last checkpoint
+    assert (run / "checkpoint-6" / "checksums.sha256").is_file()
+    _damage(run / "checkpoint-6" / name, how)
+    with pytest.raises(ValueError, match=f"checkpoint-6.*{name}") as info:
+        load_checkpoint(run / "checkpoint-6", create_model("dtcm_tiny_test"))
+    assert "\n" not in str(info.value)
+    with caplog.at_level(logging.WARNING, logger="dtcm.train"):
+        summary = _train(clips, run, "--resume")
+    assert "checkpoint-6" in caplog.text and "checkpoint-4" in caplog.text and "damaged" in caplog.text
+    assert summary["steps"] == 6 and (run / "final" / "model.safetensors").is_file()
 
 
 def test_checksums_of_model_folders(tmp_path):  # item 11: save_pretrained folders
@@ -295,3 +383,41 @@ def test_checksums_of_model_folders(tmp_path):  # item 11: save_pretrained folde
     (folder / "config.json").write_text("{broken")
     with pytest.raises(ValueError, match="config.json"):
         DTCMConfig.load(folder / "config.json")
+
+
+def test_bad_clips_are_skipped_for_every_batch_size(clips, tmp_path):  # item 13
+    mixed = tmp_path / "mixed"
+    for name in CLASSES:  # one good clip and one bad file per class: some batch of 2 keeps one clip
+        (mixed / name).mkdir(parents=True)
+        shutil.copy(clips / name / f"{name}_0.mp4", mixed / name)
+        (mixed / name / "broken.mp4").write_bytes(b"not a video")
+    summary = _train(mixed, tmp_path / "run", "--epochs", "1", "--checkpoint-every", "0")
+    assert summary["status"] == "finished" and summary["skipped_files"] == 3
+    assert summary["dropped_clips"] >= 1  # a batch that bad files shrank to one clip is dropped and counted
+
+
+def test_a_run_without_one_usable_clip_fails_and_saves_no_model(tmp_path, monkeypatch, one_thread):  # item 13
+    import time
+
+    from dtcm import service
+
+    bad = tmp_path / "data" / "bad"
+    for name in CLASSES[:2]:
+        (bad / name).mkdir(parents=True)
+        (bad / name / "x.mp4").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="no usable clip") as info:
+        _train(bad, tmp_path / "run", "--epochs", "1")
+    assert "\n" not in str(info.value) and not (tmp_path / "run" / "final").exists()
+    assert not list((tmp_path / "run").glob("checkpoint-*"))
+
+    monkeypatch.setenv("DTCM_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("DTCM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DTCM_RUNS_DIR", str(tmp_path / "runs"))
+    before = set(service.list_variants("all"))
+    service.start_finetune(str(bad), backbone="resnet_tiny_test", max_steps=2, batch_size=2)
+    deadline = time.time() + 300
+    while service.finetune_status()["state"] in ("preparing", "running") and time.time() < deadline:
+        time.sleep(0.2)
+    status = service.finetune_status()
+    assert status["state"] == "failed" and "no usable clip" in status["message"], status["message"]
+    assert status["variant"] is None and set(service.list_variants("all")) == before
