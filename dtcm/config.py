@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dtcm.video import LIMITS
 
 __all__ = ["ARID_CLASSES", "DTCMConfig", "KINETICS_MEAN_255"]
 
@@ -15,6 +18,13 @@ ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", 
 KINETICS_MEAN_255 = (110.63666788, 103.16065604, 96.29023126)
 
 ENHANCERS = ("lightdce", "zerodce", "none")
+# Bounds a config.json must keep (clip_len's is the decoder's LIMITS.max_frames): beyond them a model
+# cannot be built in memory or a clip cannot be read.
+MAX_CURVE_ITERATIONS = 32  # the paper uses 8; R has 3 * n channels
+MAX_WIDTH_MULT = 4.0  # the papers' backbones use 0.2-2.0
+MAX_CLASSES = 100_000
+MAX_SHORT_SIDE = 4096
+MAX_K = 1024
 
 
 @dataclass(frozen=True)
@@ -48,21 +58,34 @@ class DTCMConfig:
         # JSON gives lists; keep tuples so configs compare equal after a round trip.
         for name in ("class_names", "mean", "std"):
             value = getattr(self, name)
-            if not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value))
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise ValueError(f"{name} must be a list, got {type(value).__name__} {value!r}"[:200])
+            object.__setattr__(self, name, tuple(value))
+        _check(isinstance(self.backbone, str) and self.backbone, "backbone", self.backbone, "a backbone name")
+        _check_number(self, "width_mult", 0.0, MAX_WIDTH_MULT, low_open=True)
+        _check_int(self, "num_classes", 1, MAX_CLASSES)
+        _check(all(isinstance(n, str) for n in self.class_names), "class_names", self.class_names, "class names")
         if len(self.class_names) != self.num_classes:
             raise ValueError(
                 f"class_names has {len(self.class_names)} names but num_classes is {self.num_classes}; "
                 "give one name per class"
             )
+        _check_int(self, "clip_len", 1, LIMITS.max_frames)
+        _check_int(self, "short_side", 1, MAX_SHORT_SIDE)
+        _check_int(self, "crop_size", 1, self.short_side)
+        _check_number(self, "pixel_scale", 0.0, math.inf, low_open=True)
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            low = 0.0 if name == "std" else -math.inf
+            ok = len(values) == 3 and all(_is_number(v) and low < v < math.inf for v in values)
+            _check(ok, name, values, "3 finite numbers, one per RGB channel" + (", each > 0" if name == "std" else ""))
         if self.enhancer not in ENHANCERS:
             raise ValueError(f"unknown enhancer {self.enhancer!r}; known: {', '.join(ENHANCERS)}")
-        if not (isinstance(self.k, int) and self.k >= 1):
-            raise ValueError(f"k must be an integer >= 1, got {self.k!r}")
-        if self.curve_iterations < 1:
-            raise ValueError(f"curve_iterations must be >= 1, got {self.curve_iterations}")
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError("mean and std need 3 values, one per RGB channel")
+        _check_int(self, "k", 1, MAX_K)
+        _check_number(self, "alpha", 0.0, math.inf)
+        _check_number(self, "w_stc", 0.0, math.inf)
+        _check_int(self, "curve_iterations", 1, MAX_CURVE_ITERATIONS)
+        _check(isinstance(self.extra, dict), "extra", self.extra, "a JSON object")
 
     def replace(self, **changes) -> DTCMConfig:
         """A copy with some fields changed (keeps class_names consistent when num_classes changes)."""
@@ -98,4 +121,32 @@ class DTCMConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> DTCMConfig:
-        return cls.from_json(Path(path).read_text())
+        from dtcm.checksums import read_json
+
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object of config fields, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _check(ok, name: str, value, accepted: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {accepted}, got {value!r}"[:300])
+
+
+def _check_int(cfg, name: str, low: int, high: int) -> None:
+    value = getattr(cfg, name)
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    _check(ok, name, value, f"an integer from {low} to {high}")
+
+
+def _check_number(cfg, name: str, low: float, high: float, low_open: bool = False) -> None:
+    value = getattr(cfg, name)
+    ok = _is_number(value) and (low < value if low_open else low <= value) and value <= high and math.isfinite(value)
+    bounds = f"above {low:g}" if low_open else f"at least {low:g}"
+    _check(ok, name, value, f"a finite number {bounds}" + (f" and at most {high:g}" if math.isfinite(high) else ""))

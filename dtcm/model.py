@@ -17,12 +17,14 @@ import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 
 from dtcm.backbones import create_backbone
+from dtcm.checksums import load_safetensors, read_json, verify_checksums, write_checksums
 from dtcm.config import KINETICS_MEAN_255, DTCMConfig
 from dtcm.enhancer import check_clip, create_enhancer
 
 __all__ = ["DTCM", "DTCMOutput", "create_model", "list_models", "import_hara", "WeightsMismatch"]
 
 SAFETENSORS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
 
 
 class WeightsMismatch(ValueError):
@@ -96,6 +98,21 @@ class DTCM(
         return k
 
     # --------------------------------------------------------------------------------- Hub loading
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PyTorchModelHubMixin.save_pretrained``, plus ``checksums.sha256`` of the weights (config.json and
+        the card stay editable by hand)."""
+        out = super().save_pretrained(save_directory, *args, **kwargs)
+        write_checksums(save_directory, [SAFETENSORS_NAME])
+        return out
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PyTorchModelHubMixin.from_pretrained``, naming a local folder's config.json when it is not JSON."""
+        config = os.path.join(str(pretrained_model_name_or_path), CONFIG_NAME)
+        if os.path.isfile(config):
+            read_json(config)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
     @classmethod
     def _from_pretrained(
         cls,
@@ -126,9 +143,9 @@ class DTCM(
                 local_files_only=local_files_only,
             )
         model = cls(**model_kwargs)
-        from safetensors.torch import load_file
-
-        load_state_dict_strict(model, load_file(str(path), device=str(map_location)), source=str(model_id))
+        load_state_dict_strict(model, load_safetensors(path, device=str(map_location)), source=str(model_id))
+        if os.path.isdir(model_id):  # weights that fit but changed since saving (a flipped bit); none: older folders
+            verify_checksums(model_id)
         return model.eval()
 
 

@@ -886,7 +886,11 @@ def _resolve_dataset(spec: str) -> str:
 def _prepared_data(spec: str, val_spec: str | None) -> dict:
     """Run in the training worker: render or check the dataset, then train on it."""
     data = _resolve_dataset(spec)
-    return {"data": data, "val_data": _resolve_dataset(val_spec) if val_spec else data}
+    return {
+        "data": data,
+        "data_root": data if Path(data).is_dir() else str(Path(data).parent),  # its lists name files inside it
+        "val_data": _resolve_dataset(val_spec) if val_spec else data,
+    }
 
 
 def _dataset_label(spec: str) -> str:

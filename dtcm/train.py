@@ -8,6 +8,7 @@ Usage:
     python -m dtcm.train --data data/synth --model dtcm_mobilenetv2 --output-dir runs/synth
     dtcm train --recipe weights/recipes/dtcm_mobilenetv2_synth.json --output-dir runs/synth
     dtcm train --output-dir runs/synth --resume            # continue exactly where it stopped
+    dtcm train --output-dir runs/synth --resume runs/synth/checkpoint-500 --overwrite-newer   # branch off
     torchrun --nproc_per_node 2 -m dtcm.train ...           # several CPU processes (gloo, MULTI_CPU)
     accelerate launch --multi_gpu --num_processes 4 -m dtcm.train ...   # several GPUs (NCCL)
 
@@ -31,8 +32,16 @@ Output folder:
     log.jsonl             one JSON record per line: start / step / epoch / end (and diverged)
     train_args.json       the resolved arguments (a valid recipe)
     checkpoint-STEP/      model/ (save_pretrained), optimizer.safetensors + .json, scheduler.json,
-                          rng-RANK.safetensors + .json, state.json (written last); the newest few kept
+                          rng-RANK.safetensors + .json, state.json and checksums.sha256 (written last);
+                          the newest few kept
     final/                the trained model (save_pretrained; config with class names, k, alpha, W_STC)
+
+``--resume`` checks the checkpoint's checksums first: a damaged newest checkpoint is moved aside (to
+``checkpoint-STEP.damaged``, with a warning) and the run resumes from the newest good one. Resuming from a
+checkpoint older than others of the run (or than ``final/``) is refused, naming them, unless
+``--overwrite-newer`` says to delete them. Bad clips are skipped and counted (a batch they shrink to one
+clip is dropped, as BatchNorm cannot train on one); a run that trains on no clip at all fails and saves
+no model.
 
 Resuming continues exactly (same weights as an uninterrupted run with the same seed and process count):
 each epoch's data order and clips are functions of (seed, epoch), batches already done are skipped without
@@ -62,6 +71,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from dtcm.checksums import DamagedFile, load_safetensors, read_json, verify_checksums, write_checksums
 from dtcm.device import resolve_device
 
 __all__ = [
@@ -96,6 +106,7 @@ DEFAULTS: dict = dict(
     data=None,  # training clips: a split list, a dataset folder (ARID / synthetic) or a folder per class
     val_data=None,  # validation clips in the same forms; 1-clip centre-crop Top-1/Top-5 at each epoch end
     split=1,  # which split's lists to read inside a dataset folder (ARID has 1-3)
+    data_root=None,  # every clip of data and val_data must lie inside this folder (uploads); None: anywhere
     model="dtcm_mobilenetv2",  # variant of dtcm.model.list_models() to build when no init is given
     backbone=None,  # override the variant's backbone (dtcm.backbones registry name)
     width_mult=None,  # override the backbone width multiplier (MobileNetV2 / ShuffleNetV2)
@@ -132,7 +143,7 @@ DEFAULTS: dict = dict(
     debug_nan_steps=(),  # test hook: optimizer steps (1-based) whose loss is replaced by NaN
     debug_step_delay=0.0,  # test hook: seconds to sleep after each optimizer step
 )
-_NOT_IN_RECIPES = ("recipe", "resume")
+_NOT_IN_RECIPES = ("recipe", "resume", "overwrite_newer")
 
 
 class TrainingDiverged(RuntimeError):
@@ -151,6 +162,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data", help="training clips: split list (.txt/.csv), dataset folder or folder per class")
     g.add_argument("--val-data", help="validation clips (same forms); evaluated at every epoch end")
     g.add_argument("--split", type=int, help="split number to read inside a dataset folder (default 1)")
+    g.add_argument("--data-root", help="refuse list entries outside this folder (absolute or ../ paths)")
     g.add_argument("--clip-len", type=int, help="frames per clip (default: the model's)")
     g.add_argument("--crop", type=int, help="crop size (default: the model's)")
     g.add_argument("--short-side", type=int, help="resize the short side to this before cropping")
@@ -197,6 +209,12 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no tqdm bar")
     a("--recipe", help="JSON file of hyper-parameters (keys as the flags, underscores); flags override it")
     a("--resume", nargs="?", const="latest", help="continue from the latest checkpoint in --output-dir, or a path")
+    a(
+        "--overwrite-newer",
+        action="store_const",
+        const=True,
+        help="with --resume from an older checkpoint: delete the run's newer checkpoints and final/ (else refused)",
+    )
     a("--debug-nan-steps", type=_int_list, help=argparse.SUPPRESS)
     a("--debug-step-delay", type=float, help=argparse.SUPPRESS)
 
@@ -234,9 +252,9 @@ def resolve_args(args: argparse.Namespace | dict) -> argparse.Namespace:
         out = explicit.get("output_dir") or (
             read_recipe(explicit["recipe"]).get("output_dir") if "recipe" in explicit else None
         )
-        ckpt = _find_resume(resume, out or DEFAULTS["output_dir"])
+        ckpt = _find_resume(resume, out or DEFAULTS["output_dir"], warn=False)
         if ckpt is not None:
-            saved = json.loads((ckpt / "state.json").read_text()).get("args", {})
+            saved = read_json(ckpt / "state.json").get("args", {})
             inherit = set(DEFAULTS) - {"progress", "debug_nan_steps", "debug_step_delay"}  # not the test hooks
             layers.append({k: v for k, v in saved.items() if k in inherit and v is not None})
     if explicit.get("recipe"):
@@ -247,6 +265,7 @@ def resolve_args(args: argparse.Namespace | dict) -> argparse.Namespace:
         merged.update(layer)
     merged.setdefault("recipe", None)
     merged.setdefault("resume", None)
+    merged.setdefault("overwrite_newer", False)
     merged["debug_nan_steps"] = tuple(merged["debug_nan_steps"] or ())
     _validate(merged)
     merged["_resolved"] = True
@@ -344,12 +363,16 @@ def _build_datasets(args, clip_len, crop, short_side):
     if args.setting == "enhancer-only" and loose:  # zero-reference training needs no labels
         train = ClipDataset([(p, 0) for p in loose], ("video",), train=True, seed=args.seed, cache=args.cache, **common)
     else:
-        train = build_dataset(data, train=True, split=args.split, seed=args.seed, cache=args.cache, **common)
+        train = build_dataset(
+            data, train=True, split=args.split, seed=args.seed, cache=args.cache, within=args.data_root, **common
+        )
     if len(train) == 0:
         raise ValueError(f"{args.data} holds no training clips")
     val = None
     if args.val_data and args.setting != "enhancer-only":
-        val = build_dataset(args.val_data, train=False, split=args.split, class_names=train.class_names, **common)
+        val = build_dataset(
+            args.val_data, train=False, split=args.split, class_names=train.class_names, within=args.data_root, **common
+        )
     return train, val
 
 
@@ -558,23 +581,69 @@ def evaluate_loader(model, loader, k: int | None = None, device: str | torch.dev
 # ----------------------------------------------------------------------------------------------- checkpoints
 def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
     """The complete ``checkpoint-STEP`` folder with the highest STEP in ``output_dir``, or None."""
+    found = _checkpoints(output_dir)
+    return found[-1][1] if found else None
+
+
+def _checkpoints(output_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(STEP, folder)`` of the complete checkpoints in ``output_dir``, oldest first."""
     found = []
     for d in Path(output_dir).glob("checkpoint-*"):
         step = d.name.removeprefix("checkpoint-")
         if step.isdigit() and (d / "state.json").is_file():
             found.append((int(step), d))
-    return max(found)[1] if found else None
+    return sorted(found)
 
 
-def _find_resume(resume: str, output_dir: str) -> Path | None:
-    if resume == "latest":
-        return latest_checkpoint(output_dir)
-    path = Path(resume)
-    if (path / "state.json").is_file():
+def _find_resume(resume: str, output_dir: str, warn: bool = True) -> Path | None:
+    """The checkpoint ``--resume`` names: a checkpoint folder (checked), or a run folder's newest good one."""
+    path = Path(output_dir if resume == "latest" else resume)
+    if resume != "latest" and (path / "state.json").is_file():
+        _check_checkpoint(path)
         return path
-    if path.is_dir() and latest_checkpoint(path) is not None:
-        return latest_checkpoint(path)
-    raise FileNotFoundError(f"--resume {resume}: not a checkpoint folder (no state.json) nor a run folder with one")
+    if resume != "latest" and not (path.is_dir() and _checkpoints(path)):
+        raise FileNotFoundError(f"--resume {resume}: not a checkpoint folder (no state.json) nor a run folder with one")
+    damaged = []
+    for _, ckpt in reversed(_checkpoints(path)):
+        try:
+            _check_checkpoint(ckpt)
+        except DamagedFile as exc:
+            damaged.append(str(exc))
+            continue
+        if damaged and warn:
+            logger.warning("%s; resuming from %s, the newest good checkpoint", "; ".join(damaged), ckpt.name)
+        return ckpt
+    if damaged:
+        raise DamagedFile(f"every checkpoint in {path} is damaged ({'; '.join(damaged)}); start a new run")
+    return None
+
+
+def _check_checkpoint(path: Path) -> None:
+    """Raise DamagedFile, naming the file, unless the checkpoint's files match their checksums and parse."""
+    verify_checksums(path)  # checkpoints written before checksums have none
+    read_json(path / "state.json")
+
+
+def _newer_than(output_dir: Path, resume_from: Path) -> tuple[list[Path], list[Path]]:
+    """(good, damaged) checkpoints of ``output_dir`` after ``resume_from``; a ``final/`` of a later step is good."""
+    step = read_json(resume_from / "state.json")["global_step"]
+    good, damaged = [], []
+    for s, ckpt in _checkpoints(output_dir):
+        if s > step:
+            try:
+                _check_checkpoint(ckpt)
+                good.append(ckpt)
+            except DamagedFile:
+                damaged.append(ckpt)
+    final = output_dir / "final"
+    if final.is_dir():
+        try:
+            final_step = read_json(final / "config.json").get("extra", {}).get("steps")
+        except (DamagedFile, OSError, AttributeError):
+            final_step = None
+        if not isinstance(final_step, int) or final_step > step:
+            good.append(final)
+    return good, damaged
 
 
 def _rng_state() -> tuple[dict[str, torch.Tensor], dict]:
@@ -606,9 +675,7 @@ def _save_tensors_json(tensors: dict, meta, folder: Path, stem: str) -> None:
 
 
 def _load_tensors_json(folder: Path, stem: str) -> tuple[dict, object]:
-    from safetensors.torch import load_file
-
-    return load_file(str(folder / f"{stem}.safetensors")), json.loads((folder / f"{stem}.json").read_text())
+    return load_safetensors(folder / f"{stem}.safetensors"), read_json(folder / f"{stem}.json")
 
 
 def _optimizer_files(state: dict) -> tuple[dict, dict]:
@@ -654,7 +721,7 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, model, optimizer, 
     """Write ``checkpoint-STEP`` atomically: everything goes to a temporary folder beside it, then one rename.
 
     Every process writes its RNG state; the main process writes model, optimizer and scheduler, then
-    ``state.json`` last, renames, and prunes to the newest ``limit`` checkpoints.
+    ``state.json`` and ``checksums.sha256`` last, renames, and prunes to the newest ``limit`` checkpoints.
     """
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f".tmp-checkpoint-{step}"
@@ -674,6 +741,7 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, model, optimizer, 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        write_checksums(tmp)  # every file of every process, checked before a resume reads them
         _replace_dir(tmp, final)
         done = sorted(
             (int(d.name.split("-")[1]), d) for d in output_dir.glob("checkpoint-*") if d.name.split("-")[1].isdigit()
@@ -689,20 +757,22 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, scheduler=No
 
     Returns:
         The checkpoint's state (``global_step``, ``epoch``, ``batch_in_epoch``, ``args``, ...).
-    """
-    from safetensors.torch import load_file
 
+    Raises:
+        DamagedFile: a file of the checkpoint is truncated, altered (checksum) or not valid JSON; it is named.
+    """
     from dtcm.model import load_state_dict_strict
 
     path = Path(path)
     if not (path / "state.json").is_file():
         raise FileNotFoundError(f"{path} is not a complete checkpoint (no state.json)")
-    state = json.loads((path / "state.json").read_text())
-    load_state_dict_strict(model, load_file(str(path / "model" / "model.safetensors")), source=str(path))
+    _check_checkpoint(path)
+    state = read_json(path / "state.json")
+    load_state_dict_strict(model, load_safetensors(path / "model" / "model.safetensors"), source=str(path))
     if optimizer is not None:
         optimizer.load_state_dict(_optimizer_state(*_load_tensors_json(path, "optimizer")))
     if scheduler is not None:
-        scheduler.load_state_dict(json.loads((path / "scheduler.json").read_text()))
+        scheduler.load_state_dict(read_json(path / "scheduler.json"))
     if rank is not None:
         if (path / f"rng-{rank}.safetensors").is_file():
             _set_rng_state(*_load_tensors_json(path, f"rng-{rank}"))
@@ -769,9 +839,12 @@ def main(
     Returns:
         ``{"status": "finished" | "stopped", "output_dir", "final", "checkpoint", "steps", "epoch",
         "metrics" (last step record), "epoch_metrics" (last epoch record), "nonfinite_steps",
-        "skipped_files", "weights_sha256"}``.
+        "skipped_files", "dropped_clips", "weights_sha256"}``.
     Raises:
         TrainingDiverged: after ``max_nonfinite`` non-finite steps in a row (checkpoints left untouched).
+        ValueError: no clip could be used (every file missing or undecodable), or ``--resume`` from a
+            checkpoint older than others of the run without ``--overwrite-newer``.
+        DamagedFile: every checkpoint of the run is damaged, or the one ``--resume`` names is.
 
     Example:
         >>> summary = main(parse_args(["--data", "clips/", "--model", "dtcm_tiny_test", "--max-steps", "20"]))
@@ -804,6 +877,14 @@ def _train(args, accelerator, callback, stop_event) -> dict:
     resume_from = _find_resume(args.resume, str(output_dir)) if args.resume else None
     if args.resume and resume_from is None:
         logger.warning("no checkpoint in %s; starting a new run", output_dir)
+    newer, damaged = _newer_than(output_dir, resume_from) if resume_from is not None else ([], [])
+    if newer and not args.overwrite_newer:
+        names = [d.name for d in newer]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        raise ValueError(
+            f"{output_dir} holds {listed}, newer than {resume_from.name}; resuming from it would replace them: "
+            "pass --overwrite-newer to do so, or resume from the newest checkpoint (--resume)"
+        )
     if resume_from is None and latest_checkpoint(output_dir) is not None:
         raise ValueError(
             f"{output_dir} holds checkpoints of an earlier run; pass --resume to continue it, "
@@ -849,9 +930,10 @@ def _train(args, accelerator, callback, stop_event) -> dict:
 
     global_step, first_epoch, skip_batches = 0, 0, 0
     epoch_stats = _new_epoch_stats()
-    nonfinite_total = consecutive_nonfinite = skipped_total = 0
+    nonfinite_total = consecutive_nonfinite = skipped_total = dropped_total = clips_total = 0
+    first_skipped = None  # this process's first skipped file, for the message of a run without one clip
     if resume_from is not None:
-        saved = json.loads((resume_from / "state.json").read_text())
+        saved = read_json(resume_from / "state.json")
         for key in ("batch_size", "grad_accum"):
             if saved["args"].get(key) != getattr(args, key):
                 raise ValueError(
@@ -862,21 +944,24 @@ def _train(args, accelerator, callback, stop_event) -> dict:
             raise ValueError(f"{resume_from} was written by {saved.get('world_size')} processes, this run has {world}")
         state = load_checkpoint(resume_from, model, optimizer, scheduler, rank=None)
         if accelerator.scaler is not None and (resume_from / "scaler.json").is_file():
-            accelerator.scaler.load_state_dict(json.loads((resume_from / "scaler.json").read_text()))
+            accelerator.scaler.load_state_dict(read_json(resume_from / "scaler.json"))
         global_step, first_epoch, skip_batches = state["global_step"], state["epoch"], state["batch_in_epoch"]
         epoch_stats = state["epoch_stats"]
         nonfinite_total, consecutive_nonfinite = state["nonfinite_total"], state["consecutive_nonfinite"]
-        skipped_total = state.get("skipped_total", 0)
+        skipped_total, dropped_total = state.get("skipped_total", 0), state.get("dropped_total", 0)
+        clips_total = state.get("clips_total")  # None: a checkpoint from before it was counted
 
     log = _Log(output_dir / "log.jsonl", main_proc, global_step if resume_from is not None else None)
     if main_proc:
         output_dir.mkdir(parents=True, exist_ok=True)
         if resume_from is None:
             (output_dir / "log.jsonl").unlink(missing_ok=True)
-        for d in output_dir.glob("checkpoint-*"):  # a later timeline abandoned by resuming from an older point
-            if d.name.split("-")[1].isdigit() and int(d.name.split("-")[1]) > global_step:
-                logger.warning("removing %s: it lies after the checkpoint this run resumes from", d)
-                shutil.rmtree(d, ignore_errors=True)
+        for d in damaged:  # kept for inspection, out of the run's timeline
+            logger.warning("moving the damaged %s aside to %s.damaged", d, d.name)
+            _replace_dir(d, d.with_name(f"{d.name}.damaged"))
+        for d in newer:  # a later timeline abandoned, as --overwrite-newer asked
+            logger.warning("removing %s: it lies after the checkpoint this run resumes from (--overwrite-newer)", d)
+            shutil.rmtree(d, ignore_errors=True)
         recipe = {k: getattr(args, k) for k in DEFAULTS}
         (output_dir / "train_args.json").write_text(json.dumps(recipe, indent=1, default=_json_default) + "\n")
     log.write(
@@ -932,6 +1017,8 @@ def _train(args, accelerator, callback, stop_event) -> dict:
             "nonfinite_total": nonfinite_total,
             "consecutive_nonfinite": consecutive_nonfinite,
             "skipped_total": skipped_total,
+            "dropped_total": dropped_total,
+            "clips_total": clips_total,
             "world_size": world,
             "time": time.time(),
             "args": {k: getattr(args, k) for k in DEFAULTS},
@@ -969,8 +1056,14 @@ def _train(args, accelerator, callback, stop_event) -> dict:
             # at the end of each window of grad_accum micro-batches, and at the end of every epoch
             accelerator.step = args.grad_accum - 1 if window_end else batch_idx % args.grad_accum
             n_local, skipped_local = len(batch["label"]), len(batch["skipped"])
-            empty = _all_reduce(accelerator, [float(n_local == 0), float(skipped_local)])
+            first_skipped = first_skipped or next(iter(batch["skipped"]), None)
+            # BatchNorm cannot train on one clip: a batch that bad files shrank to one is dropped, and counted
+            dropped_local = n_local if n_local < min(2, args.batch_size) else 0
+            empty = _all_reduce(
+                accelerator, [float(n_local == dropped_local), float(skipped_local), float(dropped_local)]
+            )
             window["skipped"] += int(empty[1])
+            window["dropped"] += int(empty[2])
             backward_here = False
             with accelerator.accumulate(ddp):
                 if empty[0] == 0 and not window["bad"]:
@@ -1039,7 +1132,10 @@ def _train(args, accelerator, callback, stop_event) -> dict:
             consecutive_nonfinite = 0 if ok else consecutive_nonfinite + 1
             nonfinite_total += int(not ok)
             skipped_total += window["skipped"]
+            dropped_total += window["dropped"]
             n = window["n"]
+            if ok and clips_total is not None:
+                clips_total += int(n)
             record = {
                 "type": "step",
                 "step": global_step,
@@ -1056,6 +1152,7 @@ def _train(args, accelerator, callback, stop_event) -> dict:
                 nonfinite=not ok,
                 clips=int(n),
                 skipped_files=window["skipped"],
+                dropped_clips=window["dropped"],
                 clips_per_s=n / max(time.perf_counter() - t_step, 1e-9),
                 time=time.time(),
             )
@@ -1100,7 +1197,8 @@ def _train(args, accelerator, callback, stop_event) -> dict:
             stop = want_stop or global_step >= total_steps
             if want_stop:
                 status = "stopped"
-            if (args.checkpoint_every and global_step % args.checkpoint_every == 0) or want_stop:
+            periodic = args.checkpoint_every and global_step % args.checkpoint_every == 0
+            if (periodic or want_stop) and clips_total != 0:  # nothing is kept of a run that has seen no clip
                 last_ckpt = checkpoint_now(epoch, batch_idx + 1)
             window = _new_window()
             t_step = time.perf_counter()
@@ -1125,6 +1223,13 @@ def _train(args, accelerator, callback, stop_event) -> dict:
     bar.close()
 
     # ----------------------------------------------------------------------------------------------- the end
+    if clips_total == 0:
+        first = f" (first: {first_skipped})" if first_skipped else ""
+        dropped = f" and {dropped_total} dropped from batches that shrank to one clip" if dropped_total else ""
+        raise ValueError(
+            f"no usable clip in {args.data}: {skipped_total} clips read were skipped as missing or undecodable"
+            f"{first}{dropped}; nothing was trained, so no model was saved"
+        )
     if last_ckpt is None or Path(last_ckpt).name != f"checkpoint-{global_step}":
         last_ckpt = checkpoint_now(epoch, batch_idx + 1)
     final = output_dir / "final"
@@ -1153,6 +1258,7 @@ def _train(args, accelerator, callback, stop_event) -> dict:
         "epoch_metrics": last_epoch_record,
         "nonfinite_steps": nonfinite_total,
         "skipped_files": skipped_total,
+        "dropped_clips": dropped_total,
         "weights_sha256": digest,
     }
     log.write({"type": "end", **summary, "rank_weights_sha256": hashes, "time": time.time()})
@@ -1169,6 +1275,7 @@ def _new_window() -> dict:
         "correct": 0.0,
         "terms": dict.fromkeys(TERMS, 0.0),
         "skipped": 0,
+        "dropped": 0,
         "bad": False,
         "backward": False,
         "buffers": None,

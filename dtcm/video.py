@@ -7,6 +7,11 @@ caller gets a ``VideoDecodeError`` with a human message and the next call starts
 come back as raw bytes straight into the caller's array. decord (seeking, decoding only the frames
 asked for) reads files that pass the PyAV probe; PyAV decodes sequentially when decord fails.
 
+One policy for every entry point (predict, enhance, darkness, the service): frames smaller than
+``LIMITS.min_side`` (16x16) are refused by the probe, and a damaged file is refused unless
+``LIMITS.min_decodable`` (90%) of its frames decode, else its decodable frames are used. The
+decoders' own log lines never reach stderr; the caller gets one sentence.
+
 Writing: ``write_video`` makes H.264 / yuv420p / faststart mp4 files that browsers play.
 
 Model input: ``ClipTransform`` is the one transform from decoded frames to (3, T, crop, crop).
@@ -40,6 +45,7 @@ import numpy as np
 
 __all__ = [
     "LIMITS",
+    "MIN_SIDE",
     "ClipTransform",
     "Limits",
     "UnsupportedVideo",
@@ -75,9 +81,12 @@ class Limits:
     decode_timeout_per_frame_s: float = 0.1  # added to decode_timeout_s per frame asked for
     start_timeout_s: float = 30.0  # worker start-up (interpreter + PyAV + decord imports)
     decode_threads: int = 2  # decoder threads per worker
+    min_side: int = 16  # frames narrower or lower than this are refused (no action can be seen in them)
+    min_decodable: float = 0.9  # a damaged file is used when this fraction of its frames decodes, else refused
 
 
 LIMITS = Limits()
+MIN_SIDE = LIMITS.min_side
 
 
 class VideoError(ValueError):
@@ -188,7 +197,8 @@ def read_frames(
 
     Args:
         path: the video file.
-        indices: frame indices in [0, ``probe(path).frames``).
+        indices: frame indices in [0, ``probe(path).frames``); on a damaged file that is still accepted
+            they are scaled onto the frames that decode.
         size, backend, isolate, limits: as in ``read_clip``.
 
     Returns:
@@ -550,6 +560,11 @@ def _probe_impl(path: str, limits: Limits) -> VideoInfo:
         raise VideoDecodeError(f"{name} holds no decodable frames (truncated or damaged); please upload {ACCEPTED}.")
     rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
     w, h = (first.width, first.height) if rotation % 180 == 0 else (first.height, first.width)
+    if min(w, h) < limits.min_side:
+        raise UnsupportedVideo(
+            f"{name} is {w}x{h} pixels, smaller than the smallest accepted frame ({limits.min_side}x"
+            f"{limits.min_side}); please upload a larger video."
+        )
     return VideoInfo(frames, fps, w, h, duration, codec, rotation)
 
 
@@ -638,13 +653,21 @@ def _read_impl(path, op, size, backend, limits, **args):
     try:
         return meta, _decode(path, info, indices, width, height, backend, limits)
     except _ShortStream as e:
-        if op == "frames" or e.decoded == 0:
-            raise VideoDecodeError(
-                f"{name} is truncated or damaged: only {e.decoded} of its {info.frames} frames could be "
-                f"decoded; please upload the complete file as {ACCEPTED}."
-            ) from None
-        log.warning("%s: only %d of %d frames decodable; sampling those", name, e.decoded, info.frames)
-        return meta, _decode(path, info, indices_for(e.decoded), width, height, "pyav", limits)
+        _check_decodable(name, e.decoded, info.frames, limits)
+        if op == "frames":  # the same places in the video, on the frames that decode
+            indices = indices * e.decoded // info.frames
+        else:
+            indices = indices_for(e.decoded)
+        return meta, _decode(path, info, indices, width, height, "pyav", limits)
+
+
+def _check_decodable(name: str, decoded: int, total: int, limits: Limits) -> None:
+    """The one policy for damaged files: refused unless ``limits.min_decodable`` of their frames decode."""
+    if decoded < max(1, limits.min_decodable * total):
+        raise VideoDecodeError(
+            f"{name} is truncated or damaged: only {decoded} of its {total} frames could be decoded (at least "
+            f"{limits.min_decodable:.0%} are needed); please upload the complete file as {ACCEPTED}."
+        )
 
 
 def _decode(path, info, indices, width, height, backend, limits):
@@ -905,8 +928,9 @@ def _worker_main() -> None:
     import av
     import decord
 
-    av.logging.set_level(av.logging.ERROR)
-    decord.logging.set_level(decord.logging.ERROR)
+    av.logging.set_level(av.logging.ERROR)  # FFmpeg's messages reach PyAV's exceptions ...
+    decord.logging.set_level(decord.logging.QUIET)
+    logging.getLogger().addHandler(logging.NullHandler())  # ... but never this process's stderr
     sock = socket.socket(fileno=fd)
     _send_msg(sock, "ready")
     while True:

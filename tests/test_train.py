@@ -403,6 +403,7 @@ def test_bad_files_are_skipped_and_counted(data, tmp_path):
         (bad / name / "x.mp4").write_bytes(b"garbage")
     argv = _args(data, tmp_path / "bad_run", "--epochs", "1")
     argv[1] = str(bad)
-    summary = main(parse_args(argv))  # every batch is empty: steps pass without updates
-    assert summary["status"] == "finished" and summary["skipped_files"] == 2
+    with pytest.raises(ValueError, match="no usable clip.*2 clips read were skipped"):  # issue 12, item 13
+        main(parse_args(argv))  # every batch is empty: steps pass without updates, then the run fails
     assert _records(tmp_path / "bad_run", "step")[0]["clips"] == 0
+    assert not (tmp_path / "bad_run" / "final").exists()

@@ -57,6 +57,7 @@ def build_dataset(
     label_base: int | None = None,
     seed: int = 0,
     cache: bool = False,
+    within: str | os.PathLike | None = None,
 ) -> ClipDataset:
     """One entry point for every dataset format, chosen from the path.
 
@@ -79,6 +80,8 @@ def build_dataset(
         label_base: 0 or 1 for the list's class indices; None detects it.
         seed: base seed of the clip sampling (see ``ClipDataset.set_epoch``).
         cache: keep decoded frames in memory across epochs.
+        within: a folder the dataset must stay inside (an uploaded or server dataset's own folder): a
+            list entry that is absolute or leaves it raises ``ValueError`` before any file is opened.
 
     Returns:
         A ``ClipDataset`` with ``class_names``.
@@ -89,6 +92,8 @@ def build_dataset(
         ('Drink', torch.Size([3, 16, 112, 112]))
     """
     path = Path(spec).expanduser()
+    if within is not None and not path.resolve().is_relative_to(Path(within).resolve()):
+        raise ValueError(f"the dataset {spec} is outside {within}, the folder it must stay in")
     common = dict(train=train, clip_len=clip_len, crop=crop, short_side=short_side, seed=seed, cache=cache)
     if path.is_dir():
         lists = find_split_list(path, train, split)
@@ -101,13 +106,13 @@ def build_dataset(
             half = next((halves[w] for w in wanted if w in halves), None)
             if half is not None and "train" in halves and class_folders(half):
                 path = half
-            return FolderDataset(path, class_names=class_names, **common)
+            return FolderDataset(path, class_names=class_names, within=within, **common)
     if not path.is_file():
         raise FileNotFoundError(f"{spec} is neither a list file (.txt, .csv) nor a folder")
     kind = detect_list_format(path)
     if kind == "arid":
-        return ARIDDataset(root, path, class_names=class_names, label_base=label_base, **common)
-    return Dark48Dataset(root, path, class_names=class_names, label_base=label_base, **common)
+        return ARIDDataset(root, path, class_names=class_names, label_base=label_base, within=within, **common)
+    return Dark48Dataset(root, path, class_names=class_names, label_base=label_base, within=within, **common)
 
 
 def detect_list_format(list_file: str | os.PathLike) -> str:

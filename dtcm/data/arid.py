@@ -104,6 +104,8 @@ class ARIDDataset(ClipDataset):
         train, clip_len, crop, short_side, seed, cache, cache_max_frames: as ``ClipDataset``.
         class_names: names in label order; default from ``classInd.txt`` or ARID's 11 actions.
         label_base: 0 or 1 for the list's class indices; None detects it (ARID: 0).
+        within: a folder every listed clip must lie inside (an uploaded dataset's); entries that are
+            absolute or leave it raise ``ValueError`` before any file is opened.
 
     Example:
         >>> ds = ARIDDataset("ARID/clips_v1.5", "ARID/list_cvt/split1_train.txt", train=True)
@@ -125,6 +127,7 @@ class ARIDDataset(ClipDataset):
         seed: int = 0,
         cache: bool = False,
         cache_max_frames: int = LIMITS.max_frames,
+        within: str | os.PathLike | None = None,
     ):
         list_file = Path(list_file)
         rows = read_arid_list(list_file)
@@ -145,7 +148,7 @@ class ARIDDataset(ClipDataset):
             else:
                 raise ValueError(f"{list_file}: class {c!r} of {path} is not one of {', '.join(class_names)}")
         alternatives = [(p, f"{class_names[y]}/{p}") for (p, _), y in zip(rows, labels, strict=True)]
-        base = resolve_root(alternatives, list_file, root)
+        base = resolve_root(alternatives, list_file, root, within)
         samples = [Sample(_locate(base, alts), y) for alts, y in zip(alternatives, labels, strict=True)]
         super().__init__(
             samples,

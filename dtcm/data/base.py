@@ -338,35 +338,88 @@ def infer_class_names(paths: Sequence[str], labels: Sequence[int], num_classes: 
     return tuple(names)
 
 
-def resolve_root(rel_paths: Sequence[str | tuple[str, ...]], list_file: Path, root: str | os.PathLike | None) -> Path:
-    """The folder the list's relative paths start from.
+def resolve_root(
+    rel_paths: Sequence[str | tuple[str, ...]],
+    list_file: Path,
+    root: str | os.PathLike | None,
+    within: str | os.PathLike | None = None,
+) -> Path:
+    """The folder the list's relative paths start from: ``root``, or the one folder that holds them.
 
-    ``root`` given: that folder. Otherwise the folder beside or above the list (or one of their
-    sub-folders, e.g. ARID's ``clips_v1.5``) in which most of the first paths exist. An entry may be a
-    tuple of alternative relative paths (any one existing counts).
+    ``root`` None: the nearest folder holding any of the first listed files, nearest first: the list's
+    own folder, its sub-folders, the folder above, its sub-folders, the one above that, its sub-folders
+    (ARID: ``list_cvt/`` beside ``clips_v1.5/``). Two folders equally near that both hold listed files
+    are never chosen between (pass ``root=``), and a file missing there is never looked for elsewhere:
+    it is named in a warning and skipped when loaded. An entry may be a tuple of alternative relative
+    paths (any one existing counts).
+
+    ``within`` (e.g. an uploaded dataset's folder): every entry must lie inside it; an absolute entry or
+    one that leaves it raises ``ValueError`` before any listed file is looked at.
     """
-    if root is not None:
-        return Path(root)
-    probe = [(p,) if isinstance(p, str) else tuple(p) for p in rel_paths[:32]]
-    probe = [alts for alts in probe if not os.path.isabs(alts[0])]
+    entries = [(p,) if isinstance(p, str) else tuple(p) for p in rel_paths]
+    inside = Path(within).resolve() if within is not None else None
+    if inside is not None:
+        _check_within(entries, list_file, Path(root) if root is not None else list_file.parent, inside)
+    base = Path(root) if root is not None else _nearest_root(entries, list_file, inside)
+    if inside is not None:
+        _check_within(entries, list_file, base, inside)
+    missing = [alts[0] for alts in entries if not any(os.path.exists(base / p) for p in alts)]
+    if missing:
+        logger.warning(
+            "%d of the %d clips listed in %s are missing under %s (e.g. %s); they will be skipped",
+            len(missing),
+            len(entries),
+            list_file,
+            base,
+            ", ".join(missing[:3]),
+        )
+    return base
+
+
+def _inside(path: Path, inside: Path | None) -> bool:
+    return inside is None or path.resolve().is_relative_to(inside)
+
+
+def _check_within(entries: list[tuple[str, ...]], list_file: Path, base: Path, inside: Path) -> None:
+    """Raise unless ``base`` and every entry (relative, resolved from ``base``) lie inside ``inside``."""
+    if not _inside(base, inside):
+        raise ValueError(f"the dataset root {base} is outside {inside}, the folder this dataset must stay in")
+    outside = [alts[0] for alts in entries if os.path.isabs(alts[0]) or not _inside(base / alts[0], inside)]
+    if outside:
+        raise ValueError(
+            f"{list_file} names {len(outside)} clips outside {inside} (e.g. {', '.join(outside[:3])}); "
+            "a dataset's lists may only name files inside its own folder, by relative paths"
+        )
+
+
+def _nearest_root(entries: list[tuple[str, ...]], list_file: Path, inside: Path | None) -> Path:
+    probe = [alts for alts in entries[:64] if not os.path.isabs(alts[0])]
     if not probe:
         return list_file.parent
-    bases = [list_file.parent, list_file.parent.parent, list_file.parent.parent.parent]
-    candidates: list[Path] = []
-    for base in dict.fromkeys(bases):
-        candidates.append(base)
-        if base.is_dir():
-            candidates += sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
-    best, hits = list_file.parent, 0
-    for cand in candidates:
-        n = sum(any(os.path.exists(cand / p) for p in alts) for alts in probe)
-        if n > hits:
-            best, hits = cand, n
-            if n == len(probe):
-                break
-    if hits == 0:
-        raise FileNotFoundError(
-            f"none of the first {len(probe)} paths in {list_file} (e.g. {probe[0][0]!r}) exist beside or above "
-            "the list; pass root= the folder they are relative to"
-        )
-    return best
+    seen: set[Path] = set()
+    for base in (list_file.parent, list_file.parent.parent, list_file.parent.parent.parent):
+        for level in ([base], _sub_folders(base)):
+            level = [d for d in level if d not in seen and _inside(d, inside)]
+            seen.update(level)
+            holding = [d for d in level if any(_holds(d, alts, inside) for alts in probe)]
+            if len(holding) == 1:
+                return holding[0]
+            if holding:
+                raise FileNotFoundError(
+                    f"the clips listed in {list_file} are in several folders ({', '.join(map(str, holding))}); "
+                    "pass root= the folder they are relative to"
+                )
+    raise FileNotFoundError(
+        f"none of the first {len(probe)} paths in {list_file} (e.g. {probe[0][0]!r}) exist beside or above "
+        "the list; pass root= the folder they are relative to"
+    )
+
+
+def _holds(folder: Path, alternatives: tuple[str, ...], inside: Path | None) -> bool:
+    return any(_inside(folder / p, inside) and os.path.exists(folder / p) for p in alternatives)
+
+
+def _sub_folders(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))

@@ -67,6 +67,7 @@ class Dark48Dataset(ClipDataset):
         class_file: a ``classInd.txt``; default: one beside the list or in ``root``.
         class_names: names in label order (overrides ``class_file``).
         label_base: 0 or 1 for the list's labels; None detects it.
+        within: a folder every listed clip must lie inside, as for ``ARIDDataset``.
 
     Example:
         >>> ds = Dark48Dataset("Dark48/videos", "Dark48/train.txt", train=True)
@@ -89,6 +90,7 @@ class Dark48Dataset(ClipDataset):
         seed: int = 0,
         cache: bool = False,
         cache_max_frames: int = LIMITS.max_frames,
+        within: str | os.PathLike | None = None,
     ):
         list_file = Path(list_file)
         rows = read_dark48_list(list_file)
@@ -104,7 +106,7 @@ class Dark48Dataset(ClipDataset):
             class_names = infer_class_names([p for p, _, _ in rows], labels, max(labels) + 1)
         else:
             labels = to_zero_based(raw, len(class_names), label_base, str(list_file))
-        base_dir = resolve_root([p for p, _, _ in rows], list_file, root)
+        base_dir = resolve_root([p for p, _, _ in rows], list_file, root, within)
         samples = [Sample(str(base_dir / p), y, num_frames=nf) for (p, nf, _), y in zip(rows, labels, strict=True)]
         super().__init__(
             samples,

@@ -35,6 +35,7 @@ class FolderDataset(ClipDataset):
         train, clip_len, crop, short_side, seed, cache, cache_max_frames: as ``ClipDataset``.
         class_names: label order; default the sorted folder names.
         extensions: video file suffixes to pick up (case-insensitive).
+        within: a folder every clip must lie inside once links are followed (an uploaded dataset's).
 
     Example:
         >>> ds = FolderDataset("my_clips", train=True)   # my_clips/Drink/a.mp4, my_clips/Jump/b.avi
@@ -55,6 +56,7 @@ class FolderDataset(ClipDataset):
         seed: int = 0,
         cache: bool = False,
         cache_max_frames: int = LIMITS.max_frames,
+        within: str | os.PathLike | None = None,
     ):
         root = Path(root)
         if not root.is_dir():
@@ -74,6 +76,14 @@ class FolderDataset(ClipDataset):
                 continue
             files = sorted(f for f in d.rglob("*") if f.suffix.lower() in suffixes and f.is_file())
             samples += [Sample(str(f), index[d.name]) for f in files]
+        if within is not None:
+            inside = Path(within).resolve()
+            outside = [s.path for s in samples if not Path(s.path).resolve().is_relative_to(inside)]
+            if outside:
+                raise ValueError(
+                    f"{len(outside)} clips of {root} lie outside {inside} through links (e.g. {outside[0]}); "
+                    "a dataset may only hold files inside its own folder"
+                )
         if not samples:
             raise FileNotFoundError(f"no videos ({', '.join(sorted(suffixes))}) in the class folders of {root}")
         super().__init__(
