@@ -345,8 +345,7 @@ def _analysis_outputs(r: dict) -> tuple:
     d, info = r["darkness"], r["info"]
     entry = _variants().get(r["variant"], {})
     wstc = f"W_STC {float(entry['w_stc']):g}, " if entry.get("w_stc") is not None else ""
-    vote = "dark" if d["dark_vote"] else "not dark"
-    darkness = f"{d['verdict']}; frame vote (released tool): {vote}"
+    darkness = f"{d['verdict'][0].upper()}{d['verdict'][1:]}."
     model = f"{r['variant']} ({wstc}k = {r['k']})"
     clip = (
         f"{info['frames']} frames, {info['width']}x{info['height']} at {info['fps']:g} fps. " + r["window"]["sentence"]
@@ -471,7 +470,7 @@ def compare(video, methods, variant, k):
 
     Returns:
         (frames gallery: one row of frames per enhancer, RGB-diff gallery: one row per enhancer,
-        summary plotly figure, table rows [[enhancer, L_STC, top-1, top-5, seconds]], result dict).
+        summary plotly figure, table rows [[enhancer, brightness, L_STC, top-1, top-5, seconds]], result dict).
     """
     path = _check_video(video)
     if not methods:
@@ -484,7 +483,7 @@ def compare(video, methods, variant, k):
         res = r[m]
         name = METHOD_NAMES.get(m, m)
         if "error" in res:
-            rows.append([name, None, "-", res["error"], None])
+            rows.append([name, None, None, "-", res["error"], None])
             summary[m] = {"error": res["error"]}
             continue
         pick = np.linspace(0, len(res["frames_after"]) - 1, n_frames).round().astype(int)
@@ -493,9 +492,19 @@ def compare(video, methods, variant, k):
         diffs += _gallery([res["diff_after"][i] for i in dpick], METHOD_SHORT.get(m, m))
         top1, p1 = res["top5"][0]
         top5 = ", ".join(f"{label} {p:.0%}" for label, p in res["top5"])
-        rows.append([name, round(float(res["stc"]), 5), f"{top1} ({p1:.0%})", top5, round(float(res["seconds"]), 3)])
+        rows.append(
+            [
+                name,
+                round(float(res["luma"]), 1),
+                round(float(res["stc"]), 5),
+                f"{top1} ({p1:.0%})",
+                top5,
+                round(float(res["seconds"]), 3),
+            ]
+        )
         summary[m] = {
             "stc": res["stc"],
+            "luma": res["luma"],
             "top5": [{"label": label, "prob": p} for label, p in res["top5"]],
             "seconds": res["seconds"],
         }
@@ -819,15 +828,19 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                     run = gr.Button("Analyse", variant="primary", elem_id="analyse-btn")
                 with gr.Column(scale=6):
                     with gr.Row():
-                        darkness = gr.Textbox(label="Darkness (Dv, Eq. 12-14)", lines=2, max_lines=3)
-                        stc = gr.Number(label="Spatio-temporal inconsistency L_STC of the enhanced clip", precision=6)
+                        darkness = gr.Textbox(
+                            label="How dark is it (-1 black, 0 mid-grey, 1 white)", lines=2, max_lines=3
+                        )
+                        stc = gr.Number(
+                            label="Flicker added by the enhancement (L_STC; lower is steadier)", precision=6
+                        )
                     with gr.Row():
                         model_used = gr.Textbox(label="Model used", lines=2, max_lines=2, scale=3)
                         clip_info = gr.Textbox(label="Clip, and the frames recognised", lines=3, max_lines=4, scale=2)
                     top5 = gr.Plot(label="Top-5 actions, classified after DTCM enhancement", elem_id="top5")
                     gr.Markdown(_known_actions(), elem_id="known-actions")
                     enhanced = gr.Video(
-                        label="Enhanced clip (H.264, full resolution)",
+                        label="Enhanced clip (H.264)",
                         height=300,
                         buttons=["download"],
                         interactive=False,
@@ -889,12 +902,13 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                     "RGB-difference maps after each enhancer (one colour scale per row)", "cmp-diffs"
                 )
             cmp_table = gr.Dataframe(
-                headers=["enhancer", "L_STC", "top-1", "top-5", "seconds"],
+                headers=["enhancer", "brightness (0-255)", "flicker L_STC", "top-1", "top-5", "seconds"],
                 label="Per enhancer",
                 interactive=False,
-                column_count=5,
+                column_count=6,
                 wrap=True,
             )
+            gr.Markdown(service.COMPARE_HELP)
             with gr.Accordion("Result as JSON (what /compare returns)", open=False):
                 cmp_json = gr.JSON(label="Result")
 
@@ -992,8 +1006,11 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
         result_json,
     ]
     model_work = dict(concurrency_id="model", concurrency_limit=CONCURRENCY)  # one budget for all model calls
-    run.click(analyse, rec_inputs, rec_outputs, api_name="analyse", **model_work).success(
-        enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", **model_work
+    cleared = [*rec_outputs[:-1], enhanced, enhanced_note]  # a new run never shows the last one's results
+    run.click(lambda: [None] * len(cleared), None, cleared, api_visibility="private", queue=False).then(
+        analyse, rec_inputs, rec_outputs, api_name="analyse", show_progress_on=[top5], **model_work
+    ).success(
+        enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", show_progress_on=[enhanced], **model_work
     )
     video.upload(preview_upload, [video], [video, preview_note], api_visibility="private")
     seg_run.click(analyse_segment, [*rec_inputs, seg_start], rec_outputs, api_name="analyse_segment", **model_work)

@@ -46,6 +46,12 @@ __all__ = [
 
 K_RANGE = (1, 16)  # the k slider's range
 K_CHOICES = (1, 2, 4, 8, 16)  # the k values the paper studies (Table IX)
+COMPARE_HELP = (
+    "How to read it: brightness is the enhanced frames' mean grey level (0 black, 255 white; the input's is "
+    "the baseline). Flicker (L_STC) measures how much the enhancement changes differences between neighbouring "
+    "pixels and frames: lower is steadier, but an enhancer that brightens little also changes little, so "
+    "compare flicker between enhancers of similar brightness. 'None' is the input itself: 0 by definition."
+)
 K_HELP = "Higher is faster, results nearly the same: one curve estimate is shared by k frames (1 = every frame)."
 METHODS = ("none", "gic", "he", "clahe", "msr", "zerodce", "dtcm")  # the Compare tab's enhancers
 SHOWN_FRAMES = 8  # frames per gallery
@@ -544,10 +550,10 @@ def _verdict(dv: float) -> str:
     from dtcm.darkness import TAU, is_dark
 
     if is_dark(dv):
-        return f"dark (Dv = {dv:.3f} < -{TAU}: as dark as ARID's clips)"
+        return f"dark: as dark as the clips of ARID, the dark-video benchmark (darkness {dv:.2f}; dark is below -{TAU:.2f})"
     if dv < 0:
-        return f"dim (Dv = {dv:.3f}; dark would be below -{TAU})"
-    return f"well lit (Dv = {dv:.3f})"
+        return f"dim: darker than mid-grey but not ARID-dark (darkness {dv:.2f}; dark is below -{TAU:.2f})"
+    return f"well lit (darkness {dv:.2f}: brighter than mid-grey)"
 
 
 # ------------------------------------------------------------------------------------ enhance clip
@@ -682,8 +688,8 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
         variant: the classifier (a DTCM variant); its own enhancer is the "dtcm" method.
         k: frame sharing for the learned enhancers.
     Returns:
-        dict method -> {frames_before, frames_after, diff_before, diff_after, stc, top5, seconds}, plus
-        ``"_order"`` listing the methods in order.
+        dict method -> {frames_before, frames_after, diff_before, diff_after, stc, luma (mean brightness of
+        the enhanced frames, 0..255), top5, seconds}, plus ``"_order"`` listing the methods in order.
     """
     import torch
 
@@ -720,9 +726,11 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             with device.autocast(dev):
                 logits = model.classify(y)
             stc = float(stc_loss(y, x))
+        after = _to_uint8(y)
         out[m] = {
-            **_panels(before, _to_uint8(y)),
+            **_panels(before, after),
             "stc": stc,
+            "luma": float(np.mean([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).mean() for f in after])),  # 0..255
             "top5": _topk(logits, cfg.class_names),
             "seconds": time.perf_counter() - t,
         }
@@ -1215,6 +1223,19 @@ def new_owner_key() -> str:
     return make()
 
 
+LOSS_NAMES = {  # loss term -> what the fine-tune chart calls it (the equations are on the About tab)
+    "total": "total",
+    "ar": "recognition (L_AR)",
+    "stc": "flicker (L_STC)",
+    "sc": "spatial consistency",
+    "tc": "temporal consistency",
+    "dark": "enhancement (L_Dark)",
+    "exp": "exposure",
+    "col": "colour balance",
+    "tva": "smoothness",
+}
+
+
 def loss_figure(status: dict | None = None):
     """Every loss term (log scale) and the batch accuracy of a fine-tune, as a plotly figure."""
     import plotly.graph_objects as go
@@ -1224,10 +1245,10 @@ def loss_figure(status: dict | None = None):
     m = status["metrics"]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("losses", "batch accuracy"))
     steps = [r.get("step") for r in m]
-    for term in ("total", "ar", "stc", "sc", "tc", "dark", "exp", "col", "tva"):
+    for term, name in LOSS_NAMES.items():
         ys = [r.get(term) for r in m]
         if any(y is not None for y in ys):
-            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines", name=term), row=1, col=1)
+            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines", name=name), row=1, col=1)
     fig.add_trace(go.Scatter(x=steps, y=[r.get("acc") for r in m], mode="lines", name="acc"), row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)

@@ -26,15 +26,19 @@ def show_result(result: dict):
     dark = result["darkness"]
     top_label, top_prob = result["top5"][0]
     cols = st.columns(4)
-    cols[0].metric("Darkness Dv", f"{dark['dv']:.3f}", help="Mean (luma - 112) / 112 of 8 frames; dark below -0.877")
+    cols[0].metric(
+        "Darkness", f"{dark['dv']:.2f}", help="-1 black, 0 mid-grey, 1 white (8 frames); ARID-dark below -0.88"
+    )
     cols[1].metric("Verdict", "dark" if dark["dark"] else ("dim" if dark["dv"] < 0 else "well lit"))
     cols[2].metric("Top-1 action", top_label, f"{top_prob:.1%} probability", delta_color="off", delta_arrow="off")
     cols[3].metric(
-        "L_STC", f"{result['stc']:.3g}", help="Spatio-temporal inconsistency of the enhanced clip (lower: steadier)"
+        "Flicker (L_STC)",
+        f"{result['stc']:.3g}",
+        help="How much the enhancement changes differences between neighbouring pixels and frames (lower: steadier)",
     )
     info = result["info"]
     st.caption(
-        f"{dark['verdict']}; by the frame-vote rule: {'dark' if dark['dark_vote'] else 'not dark'}. "
+        f"{dark['verdict'][0].upper()}{dark['verdict'][1:]}. "
         f"Variant {result['variant']}, k = {result['k']}. Clip: {info['width']}x{info['height']}, "
         f"{info['frames']} frames at {info['fps']:.3g} fps. {result['window']['sentence']}"
     )

@@ -38,7 +38,7 @@ def method_column(method: str, out: dict) -> None:
         st.warning(out["error"])
         return
     label, prob = out["top5"][0]
-    st.markdown(f"L_STC **{out['stc']:.3g}** · Top-1 **{label}** ({prob:.0%})")
+    st.markdown(f"Brightness **{out['luma']:.0f}** · flicker **{out['stc']:.3g}** · Top-1 **{label}** ({prob:.0%})")
     st.image(pick(out["frames_after"]), width=88)
     st.caption("frames after enhancement")
     st.image(pick(out["diff_after"]), width=88)
@@ -57,7 +57,8 @@ def show(result: dict) -> None:
         rows = [
             {
                 "method": LABELS.get(m, m),
-                "L_STC": result[m]["stc"],
+                "brightness (0-255)": round(result[m]["luma"], 1),
+                "flicker L_STC": result[m]["stc"],
                 "top-1": result[m]["top5"][0][0],
                 "probability": f"{result[m]['top5'][0][1]:.1%}",
                 "seconds": round(result[m]["seconds"], 3),
@@ -65,6 +66,7 @@ def show(result: dict) -> None:
             for m in ok
         ]
         st.dataframe(rows, hide_index=True)
+        st.caption(service.COMPARE_HELP)
     for start in range(0, len(order), PER_ROW):
         cols = st.columns(PER_ROW)
         for col, method in zip(cols, order[start : start + PER_ROW], strict=False):
