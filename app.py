@@ -241,14 +241,19 @@ _PREVIEWS: collections.OrderedDict[str, str] = collections.OrderedDict()  # prev
 _PREVIEWS_MAX = 512
 
 
-@_human_errors
 def preview_upload(video):
-    """Make an upload the browser cannot play (AVI, HEVC, ...) playable: (player value, note)."""
+    """Make an upload the browser cannot play (AVI, HEVC, ...) playable: (player value, note).
+
+    A file that cannot be read gets no preview and no message here: Analyse then says what is wrong, once.
+    """
     if not video:
         return gr.skip(), ""
-    path = _check_video(video)
-    _prune_outputs()
-    r = service.preview_video(path, out_dir=OUT_DIR)
+    try:
+        path = _check_video(video)
+        _prune_outputs()
+        r = service.preview_video(path, out_dir=OUT_DIR)
+    except Exception:
+        return gr.skip(), ""
     if not r["transcoded"]:
         return gr.skip(), ""
     _PREVIEWS[Path(r["path"]).name] = path
@@ -778,7 +783,7 @@ def _compare_gallery(label: str, elem_id: str) -> gr.Gallery:
 # sent its H.264 preview (preview_upload): that one toast is dropped, every other message stays.
 QUIET_UNPLAYABLE_JS = """
 () => {
-  const drop = () => document.querySelectorAll('.toast-wrap, .toast-body').forEach(t => {
+  const drop = () => document.querySelectorAll('.toast-item').forEach(t => {
     if (t.textContent.includes('Video not playable')) t.remove();
   });
   new MutationObserver(drop).observe(document.body, {childList: true, subtree: true});
@@ -801,6 +806,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                         elem_id="rec-video",
                     )
                     preview_note = gr.Markdown(elem_id="preview-note")
+                    run = gr.Button(
+                        "Analyse", variant="primary", elem_id="analyse-btn"
+                    )  # under the clip: on a phone too
                     gr.Examples(
                         _examples(),
                         inputs=[video],
@@ -825,7 +833,6 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                             label="k: frames sharing one curve estimate",
                             info=K_INFO,
                         )
-                    run = gr.Button("Analyse", variant="primary", elem_id="analyse-btn")
                 with gr.Column(scale=6):
                     with gr.Row():
                         darkness = gr.Textbox(
