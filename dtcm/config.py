@@ -42,6 +42,10 @@ class DTCMConfig:
     alpha: float = 0.1  # weight of the enhancement losses in L_total (Eq. 7)
     w_stc: float = 4.0  # weight of L_STC inside the enhancement losses (Eq. 7)
     curve_iterations: int = 8  # n of the curve x <- x + r x (1 - x); R has 3 * n channels
+    # Calibration (dtcm.calibration): only the probabilities shown change, never the logits.
+    temperature: float = 1.0  # probabilities shown are softmax(logits / temperature); 1.0 = uncalibrated
+    not_sure_below: float = 0.0  # "not sure" when the top shown probability is below this; 0 = never
+    min_energy: float | None = None  # "not sure" when logsumexp(logits) is below this (unfamiliar clip); None = never
     extra: dict = field(default_factory=dict, compare=False, hash=False)  # free-form provenance
 
     def __post_init__(self):
@@ -61,6 +65,10 @@ class DTCMConfig:
             raise ValueError(f"k must be an integer >= 1, got {self.k!r}")
         if self.curve_iterations < 1:
             raise ValueError(f"curve_iterations must be >= 1, got {self.curve_iterations}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        if not 0 <= self.not_sure_below <= 1:
+            raise ValueError(f"not_sure_below must be a probability in [0, 1], got {self.not_sure_below!r}")
         if len(self.mean) != 3 or len(self.std) != 3:
             raise ValueError("mean and std need 3 values, one per RGB channel")
 
