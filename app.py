@@ -24,6 +24,7 @@ import math
 import os
 import re
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -258,10 +259,12 @@ def _prune_outputs() -> None:
 
 
 # --------------------------------------------------------------------------------------- Recognise
-def _top5_plot(top5) -> go.Figure:
-    fig = service.top5_figure(top5, title="")  # the component's label names it
+def _top5_plot(top5, not_sure: str | None = None) -> go.Figure:
+    title = "<br>".join(textwrap.wrap(not_sure, 80)) if not_sure else ""  # else the component's label names it
+    fig = service.top5_figure(top5, title=title)
     fig.update_traces(cliponaxis=False)  # a 100% bar keeps its label
-    fig.update_layout(height=240, margin=dict(l=10, r=56, t=10, b=10))
+    top = 16 + 18 * title.count("<br>") + 18 if title else 10
+    fig.update_layout(height=240 + top, margin=dict(l=10, r=56, t=top, b=10), title_font_size=13)
     return fig
 
 
@@ -270,7 +273,8 @@ def analyse(video, variant, k):
     """Darkness, enhancement and Top-5 of one clip.
 
     Returns:
-        (darkness text, model text, clip text, Top-5 plotly figure, L_STC float, frames before, frames
+        (darkness text, model text, clip text, Top-5 plotly figure (titled with the not-sure sentence when
+        the model is not sure), L_STC float, frames before, frames
         after, RGB-diff before, RGB-diff after (galleries: lists of (H, W, 3) uint8), timings rows
         [[stage, seconds]], result dict for JSON).
     """
@@ -288,6 +292,7 @@ def analyse(video, variant, k):
         "k": r["k"],
         "darkness": d,
         "top5": [{"label": label, "prob": p} for label, p in r["top5"]],
+        "verdict": {"sure": r["verdict"]["sure"], "reason": r["verdict"]["reason"]},
         "stc": r["stc"],
         "info": info,
         "timings": r["timings"],
@@ -296,7 +301,7 @@ def analyse(video, variant, k):
         darkness,
         model,
         clip,
-        _top5_plot(r["top5"]),
+        _top5_plot(r["top5"], service.not_sure_sentence(r["verdict"])),
         round(float(r["stc"]), 6),
         _gallery(r["frames_before"]),
         _gallery(r["frames_after"]),

@@ -38,6 +38,7 @@ __all__ = [
     "enhance_clip",
     "get_model",
     "list_variants",
+    "not_sure_sentence",
     "top5_figure",
     "variant_for_wstc",
     "wstc_choices",
@@ -271,10 +272,10 @@ def top5_figure(top5: list[tuple[str, float]], title: str = "Top-5 actions"):
     return fig
 
 
-def _topk(logits, names, k=5) -> list[tuple[str, float]]:
+def _topk(logits, names, k=5, temperature: float = 1.0) -> list[tuple[str, float]]:
     import torch
 
-    probs = torch.softmax(logits.float(), dim=-1)[0]
+    probs = torch.softmax(logits.float() / temperature, dim=-1)[0]
     vals, idx = probs.topk(min(k, probs.numel()))
     return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist(), strict=True)]
 
@@ -291,12 +292,15 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
     Returns:
         dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``frames_before``/``frames_after``
         (lists of uint8 (H, W, 3)), ``diff_before``/``diff_after`` (colour-mapped RGB-difference maps on
-        one scale), ``top5`` [(label, prob)], ``stc`` (spatio-temporal inconsistency L_STC of the
-        enhanced clip), ``k``, ``variant``, ``timings`` {stage: seconds}, ``info`` (video facts).
+        one scale), ``top5`` [(label, prob)] (calibrated: softmax of logits / the variant's temperature),
+        ``verdict`` {sure, reason, top, energy} (``dtcm.calibration.verdict``: "not sure" when the top
+        probability is below the variant's threshold or the clip looks unlike its training data), ``stc``
+        (spatio-temporal inconsistency L_STC of the enhanced clip), ``k``, ``variant``, ``timings``
+        {stage: seconds}, ``info`` (video facts).
     """
     import torch
 
-    from dtcm import darkness, video
+    from dtcm import calibration, darkness, video
     from dtcm.losses import stc_loss
 
     k = _check_k(k)
@@ -337,7 +341,8 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
             "dark_vote": darkness.is_dark_vote(dark_frames),
             "verdict": _verdict(dv),
         },
-        "top5": _topk(logits, cfg.class_names),
+        "top5": _topk(logits, cfg.class_names, temperature=cfg.temperature),
+        "verdict": calibration.verdict(logits[0].float().cpu().numpy(), cfg),
         "stc": stc,
         "info": {"frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height},
         **_panels(before, after),
@@ -345,6 +350,13 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
     timings["total"] = time.perf_counter() - t0
     result["timings"] = timings
     return result
+
+
+def not_sure_sentence(verdict: dict) -> str | None:
+    """What a UI says instead of a label when ``analyse``'s verdict is not sure; None when it is sure."""
+    if verdict["sure"]:
+        return None
+    return f"Not sure what this is: {verdict['reason']}. The chart shows its guesses, not an answer."
 
 
 def _verdict(dv: float) -> str:
@@ -512,7 +524,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
         out[m] = {
             **_panels(before, _to_uint8(y)),
             "stc": stc,
-            "top5": _topk(logits, cfg.class_names),
+            "top5": _topk(logits, cfg.class_names, temperature=cfg.temperature),
             "seconds": time.perf_counter() - t,
         }
     return out

@@ -25,10 +25,14 @@ def show_result(result: dict):
     """Draw the analysis; return the (empty) container the enhanced clip goes into."""
     dark = result["darkness"]
     top_label, top_prob = result["top5"][0]
+    not_sure = service.not_sure_sentence(result["verdict"])
     cols = st.columns(4)
     cols[0].metric("Darkness Dv", f"{dark['dv']:.3f}", help="Mean (luma - 112) / 112 of 8 frames; dark below -0.877")
     cols[1].metric("Verdict", "dark" if dark["dark"] else ("dim" if dark["dv"] < 0 else "well lit"))
-    cols[2].metric("Top-1 action", top_label, f"{top_prob:.1%} probability", delta_color="off", delta_arrow="off")
+    if not_sure:
+        cols[2].metric("Top-1 action", "not sure", f"best guess {top_label}", delta_color="off", delta_arrow="off")
+    else:
+        cols[2].metric("Top-1 action", top_label, f"{top_prob:.1%} probability", delta_color="off", delta_arrow="off")
     cols[3].metric(
         "L_STC", f"{result['stc']:.3g}", help="Spatio-temporal inconsistency of the enhanced clip (lower: steadier)"
     )
@@ -39,9 +43,11 @@ def show_result(result: dict):
         f"{info['frames']} frames at {info['fps']:.3g} fps."
     )
 
+    if not_sure:
+        st.warning(not_sure)
     chart, clip, times = st.columns([5, 4, 3])
     with chart:
-        top5_chart(result["top5"], key="recognise_top5")
+        top5_chart(result["top5"], key="recognise_top5", title="Top-5 guesses" if not_sure else "Top-5 actions")
     with times:
         st.markdown("**Timings**")
         st.table({"stage": list(result["timings"]), "seconds": [f"{s:.3f}" for s in result["timings"].values()]})
