@@ -182,7 +182,7 @@ def verdict(logits, config) -> dict:
     e = float(energy(z))
     if config.min_energy is not None and e < config.min_energy:
         reason = (
-            f"this clip looks unlike the clips the model was trained on (familiarity {e:.2f}, "
+            f"this clip looks unlike the clips the model was trained on (its energy score {e:.2f} is "
             f"below {config.min_energy:.2f}), so its guesses mean little"
         )
         return {"sure": False, "reason": reason, "top": (label, top), "energy": e}
