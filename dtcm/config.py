@@ -15,6 +15,7 @@ ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", 
 KINETICS_MEAN_255 = (110.63666788, 103.16065604, 96.29023126)
 
 ENHANCERS = ("lightdce", "zerodce", "none")
+CALIBRATION_FIELDS = ("temperature", "not_sure_below", "min_energy")  # fitted for one set of weights
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class DTCMConfig:
             names = self.class_names if len(self.class_names) == n else tuple(f"class_{i}" for i in range(n))
             changes["class_names"] = names
         return dataclasses.replace(self, **changes)
+
+    def uncalibrated(self) -> DTCMConfig:
+        """A copy with the calibration fields at their defaults: what new weights (a fine-tune) start with."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in CALIBRATION_FIELDS}
+        return dataclasses.replace(self, **defaults)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

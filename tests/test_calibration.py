@@ -87,6 +87,7 @@ def test_calibration_fields_round_trip_and_old_configs_load(tmp_path):
         DTCMConfig(temperature=0)
     with pytest.raises(ValueError, match=r"not_sure_below must be a probability in \[0, 1\], got 1.5"):
         DTCMConfig(not_sure_below=1.5)
+    assert cfg.uncalibrated() == DTCMConfig()  # what a fine-tune of a calibrated model starts from
     for folder in sorted((ROOT / "weights").glob("dtcm-*")):
         DTCMConfig.load(folder / "config.json")  # the shipped ones, calibrated or not
 
