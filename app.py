@@ -25,6 +25,7 @@ import math
 import os
 import re
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -304,10 +305,12 @@ def _prune_outputs() -> None:
 
 
 # --------------------------------------------------------------------------------------- Recognise
-def _top5_plot(top5) -> go.Figure:
-    fig = service.top5_figure(top5, title="")  # the component's label names it
+def _top5_plot(top5, not_sure: str | None = None) -> go.Figure:
+    title = "<br>".join(textwrap.wrap(not_sure, 80)) if not_sure else ""  # else the component's label names it
+    fig = service.top5_figure(top5, title=title)
     fig.update_traces(cliponaxis=False)  # a 100% bar keeps its label
-    fig.update_layout(height=240, margin=dict(l=10, r=56, t=10, b=10))
+    top = 16 + 18 * title.count("<br>") + 18 if title else 10
+    fig.update_layout(height=240 + top, margin=dict(l=10, r=56, t=top, b=10), title_font_size=13)
     return fig
 
 
@@ -316,8 +319,9 @@ def analyse(video, variant, k):
     """Darkness, enhancement and Top-5 of one clip (its centred window of frames).
 
     Returns:
-        (darkness text, model text, clip text (with the frames classified), Top-5 plotly figure, L_STC
-        float, frames before, frames after, RGB-diff before, RGB-diff after (galleries), timings rows
+        (darkness text, model text, clip text (with the frames classified), Top-5 plotly figure (titled
+        with the not-sure sentence when the model is not sure), L_STC float, frames before, frames after,
+        RGB-diff before, RGB-diff after (galleries), timings rows
         [[stage, seconds]], result dict for JSON).
     """
     return _analysis_outputs(_on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k)))
@@ -361,6 +365,7 @@ def _analysis_outputs(r: dict) -> tuple:
         "k": r["k"],
         "darkness": d,
         "top5": [{"label": label, "prob": p} for label, p in r["top5"]],
+        "verdict": {"sure": r["verdict"]["sure"], "reason": r["verdict"]["reason"]},
         "stc": r["stc"],
         "info": info,
         "window": r["window"],
@@ -370,7 +375,7 @@ def _analysis_outputs(r: dict) -> tuple:
         darkness,
         model,
         clip,
-        _top5_plot(r["top5"]),
+        _top5_plot(r["top5"], service.not_sure_sentence(r["verdict"])),
         round(float(r["stc"]), 6),
         _gallery(r["frames_before"]),
         _gallery(r["frames_after"]),

@@ -25,6 +25,7 @@ MAX_WIDTH_MULT = 4.0  # the papers' backbones use 0.2-2.0
 MAX_CLASSES = 100_000
 MAX_SHORT_SIDE = 4096
 MAX_K = 1024
+CALIBRATION_FIELDS = ("temperature", "not_sure_below", "min_energy")  # fitted for one set of weights
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class DTCMConfig:
     alpha: float = 0.1  # weight of the enhancement losses in L_total (Eq. 7)
     w_stc: float = 4.0  # weight of L_STC inside the enhancement losses (Eq. 7)
     curve_iterations: int = 8  # n of the curve x <- x + r x (1 - x); R has 3 * n channels
+    # Calibration (dtcm.calibration): only the probabilities shown change, never the logits.
+    temperature: float = 1.0  # probabilities shown are softmax(logits / temperature); 1.0 = uncalibrated
+    not_sure_below: float = 0.0  # "not sure" when the top shown probability is below this; 0 = never
+    min_energy: float | None = None  # "not sure" when logsumexp(logits) is below this (unfamiliar clip); None = never
     extra: dict = field(default_factory=dict, compare=False, hash=False)  # free-form provenance
 
     def __post_init__(self):
@@ -86,6 +91,14 @@ class DTCMConfig:
         _check_number(self, "w_stc", 0.0, math.inf)
         _check_int(self, "curve_iterations", 1, MAX_CURVE_ITERATIONS)
         _check(isinstance(self.extra, dict), "extra", self.extra, "a JSON object")
+        _check_number(self, "temperature", 0.0, math.inf, low_open=True)
+        _check_number(self, "not_sure_below", 0.0, 1.0)
+        _check(
+            self.min_energy is None or (_is_number(self.min_energy) and math.isfinite(self.min_energy)),
+            "min_energy",
+            self.min_energy,
+            "a finite number or null",
+        )
 
     def replace(self, **changes) -> DTCMConfig:
         """A copy with some fields changed (keeps class_names consistent when num_classes changes)."""
@@ -94,6 +107,11 @@ class DTCMConfig:
             names = self.class_names if len(self.class_names) == n else tuple(f"class_{i}" for i in range(n))
             changes["class_names"] = names
         return dataclasses.replace(self, **changes)
+
+    def uncalibrated(self) -> DTCMConfig:
+        """A copy with the calibration fields at their defaults: what new weights (a fine-tune) start with."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in CALIBRATION_FIELDS}
+        return dataclasses.replace(self, **defaults)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -41,6 +41,7 @@ __all__ = [
     "predict",
     "quiet_hub_logging",
     "read_index",
+    "recognise",
     "resolve_model",
     "weights_dir",
     "write_model_card",
@@ -394,21 +395,36 @@ def load_clip(config: DTCMConfig, clip: str | os.PathLike | np.ndarray):
 def predict(
     model, clip: str | os.PathLike | np.ndarray, k: int | None = None, topk: int = 5
 ) -> list[tuple[str, float]]:
-    """Top-k actions of one clip (1-clip centre-crop, as SPEC A7 tests).
+    """Top-k actions of one clip (1-clip centre-crop, as SPEC A7 tests), with calibrated probabilities.
 
     Args:
-        model: a DTCM model (its config says clip_len, short_side, crop and the class names).
+        model: a DTCM model (its config says clip_len, short_side, crop, the class names and the temperature).
         clip: a video file or uint8 frames (N, H, W, 3).
         k: frame-sharing factor; default the model's.
         topk: how many classes to return (at most the number of classes).
 
     Returns:
-        ``[(class_name, probability), ...]``, most likely first.
+        ``[(class_name, probability), ...]``, most likely first; probabilities are
+        ``softmax(logits / config.temperature)``.
 
     Example:
         >>> predict(resolve_model(), "dark_clip.mp4", k=4)[0]
         ('Walk', 0.87)
     """
+    return recognise(model, clip, k=k, topk=topk)["top"]
+
+
+def recognise(model, clip: str | os.PathLike | np.ndarray, k: int | None = None, topk: int = 5) -> dict:
+    """:func:`predict` and whether the model can answer: ``{"top": [(label, prob)], "verdict": {...}}``.
+
+    The verdict is :func:`dtcm.calibration.verdict`'s ``{"sure": bool, "reason": str, ...}``.
+
+    Example:
+        >>> r = recognise(resolve_model(), "dark_clip.mp4")
+        >>> r["verdict"]["sure"], r["top"][0]
+        (False, ('Pour', 0.31))
+    """
+    from dtcm.calibration import verdict
     from dtcm.device import infer
 
     if topk < 1:
@@ -416,9 +432,11 @@ def predict(
     config = model.config
     x = load_clip(config, clip)
     model.eval()
-    probs = infer(model, x, k=k).softmax(-1)[0]  # (C,)
+    logits = infer(model, x, k=k)[0]  # (C,) float32 logits on the CPU
+    probs = (logits / config.temperature).softmax(-1)
     values, indices = probs.topk(min(topk, probs.numel()))
-    return [(config.class_names[i], float(p)) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]
+    top = [(config.class_names[i], float(p)) for p, i in zip(values.tolist(), indices.tolist(), strict=True)]
+    return {"top": top, "verdict": verdict(logits.numpy(), config)}
 
 
 # --------------------------------------------------------------------------------------- model card
@@ -622,11 +640,15 @@ def cli_model(clip: str | os.PathLike, model: str | None, revision: str | None, 
 
 def cli_main(args) -> int:
     model = cli_model(args.clip, args.model, args.revision, args.k)
-    top = predict(model, args.clip, k=args.k, topk=args.topk)
+    result = recognise(model, args.clip, k=args.k, topk=args.topk)
+    top, verdict = result["top"], result["verdict"]
     if args.json:
         print(json.dumps([{"label": label, "prob": round(p, 6)} for label, p in top]))
-    else:
-        width = max(len(label) for label, _ in top)
-        for rank, (label, p) in enumerate(top, 1):
-            print(f"{rank}. {label:<{width}}  {100 * p:6.2f}%")
+        return 0
+    if not verdict["sure"]:
+        print(f"not sure: {verdict['reason']}")
+        print("guesses:")
+    width = max(len(label) for label, _ in top)
+    for rank, (label, p) in enumerate(top, 1):
+        print(f"{rank}. {label:<{width}}  {100 * p:6.2f}%")
     return 0

@@ -38,6 +38,7 @@ __all__ = [
     "enhance_clip",
     "get_model",
     "list_variants",
+    "not_sure_sentence",
     "timeline",
     "top5_figure",
     "variant_for_wstc",
@@ -355,10 +356,10 @@ def top5_figure(top5: list[tuple[str, float]], title: str = "Top-5 actions"):
     return fig
 
 
-def _topk(logits, names, k=5) -> list[tuple[str, float]]:
+def _topk(logits, names, k=5, temperature: float = 1.0) -> list[tuple[str, float]]:
     import torch
 
-    probs = torch.softmax(logits.float().cpu(), dim=-1)[0]
+    probs = torch.softmax(logits.float().cpu() / temperature, dim=-1)[0]
     vals, idx = probs.topk(min(k, probs.numel()))
     return [(names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist(), strict=True)]
 
@@ -379,13 +380,16 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
     Returns:
         dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``frames_before``/``frames_after``
         (lists of uint8 (H, W, 3)), ``diff_before``/``diff_after`` (colour-mapped RGB-difference maps on
-        one scale), ``top5`` [(label, prob)], ``stc`` (spatio-temporal inconsistency L_STC of the
-        enhanced clip), ``k``, ``variant``, ``timings`` {stage: seconds}, ``info`` (video facts),
-        ``window`` {first, last (frame numbers from 1), start_s, end_s, frames, sentence}.
+        one scale), ``top5`` [(label, prob)] (calibrated: softmax of logits / the variant's temperature),
+        ``verdict`` {sure, reason, top, energy} (``dtcm.calibration.verdict``: "not sure" when the top
+        probability is below the variant's threshold or the clip looks unlike its training data), ``stc``
+        (spatio-temporal inconsistency L_STC of the enhanced clip), ``k``, ``variant``, ``timings``
+        {stage: seconds}, ``info`` (video facts), ``window`` {first, last (frame numbers from 1), start_s,
+        end_s, frames, sentence}.
     """
     import torch
 
-    from dtcm import darkness, device, video
+    from dtcm import calibration, darkness, device, video
     from dtcm.losses import stc_loss
 
     k = _check_k(k)
@@ -431,7 +435,8 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
             "dark_vote": darkness.is_dark_vote(dark_frames),
             "verdict": _verdict(dv),
         },
-        "top5": _topk(logits, cfg.class_names),
+        "top5": _topk(logits, cfg.class_names, temperature=cfg.temperature),
+        "verdict": calibration.verdict(logits[0].float().cpu().numpy(), cfg),
         "stc": stc,
         "info": {"frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height},
         "window": _window(info, cfg.clip_len, start),
@@ -498,7 +503,7 @@ def timeline(path, variant: str | None = None, k: int | None = None, windows: in
     out = []
     for i, s in enumerate(starts):
         x = video.to_batch(frames[i * cfg.clip_len : (i + 1) * cfg.clip_len], cfg.short_side, cfg.crop_size)
-        top5 = _topk(device.infer(model, x, k), cfg.class_names)
+        top5 = _topk(device.infer(model, x, k), cfg.class_names, temperature=cfg.temperature)
         last = int(s) + min(cfg.clip_len, total) - 1
         out.append(
             {
@@ -544,6 +549,13 @@ def timeline_figure(result: dict):
         yaxis=dict(title="top probability", range=[0, 1], tickformat=".0%"),
     )
     return fig
+
+
+def not_sure_sentence(verdict: dict) -> str | None:
+    """What a UI says instead of a label when ``analyse``'s verdict is not sure; None when it is sure."""
+    if verdict["sure"]:
+        return None
+    return f"Not sure what this is: {verdict['reason']}. The chart shows its guesses, not an answer."
 
 
 def _verdict(dv: float) -> str:
@@ -731,7 +743,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             **_panels(before, after),
             "stc": stc,
             "luma": float(np.mean([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).mean() for f in after])),  # 0..255
-            "top5": _topk(logits, cfg.class_names),
+            "top5": _topk(logits, cfg.class_names, temperature=cfg.temperature),
             "seconds": time.perf_counter() - t,
         }
     return out

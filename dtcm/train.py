@@ -480,7 +480,7 @@ def _build_model(args, base_cfg, init_model, class_names, extra):
     changes.update(short_side=args.short_side, extra=extra)
     if class_names is not None:
         changes.update(num_classes=len(class_names), class_names=tuple(class_names))
-    model = DTCM(base_cfg.replace(**changes))
+    model = DTCM(base_cfg.uncalibrated().replace(**changes))  # an init's calibration fits its weights, not these
     if init_model is not None:
         state, own = init_model.state_dict(), model.state_dict()
         if init_model.config.enhancer != model.config.enhancer:  # backbone-only init

@@ -25,12 +25,16 @@ def show_result(result: dict):
     """Draw the analysis; return the (empty) container the enhanced clip goes into."""
     dark = result["darkness"]
     top_label, top_prob = result["top5"][0]
+    not_sure = service.not_sure_sentence(result["verdict"])
     cols = st.columns(4)
     cols[0].metric(
         "Darkness", f"{dark['dv']:.2f}", help="-1 black, 0 mid-grey, 1 white (8 frames); ARID-dark below -0.88"
     )
     cols[1].metric("Verdict", "dark" if dark["dark"] else ("dim" if dark["dv"] < 0 else "well lit"))
-    cols[2].metric("Top-1 action", top_label, f"{top_prob:.1%} probability", delta_color="off", delta_arrow="off")
+    if not_sure:
+        cols[2].metric("Top-1 action", "not sure", f"best guess {top_label}", delta_color="off", delta_arrow="off")
+    else:
+        cols[2].metric("Top-1 action", top_label, f"{top_prob:.1%} probability", delta_color="off", delta_arrow="off")
     cols[3].metric(
         "Flicker (L_STC)",
         f"{result['stc']:.3g}",
@@ -43,9 +47,11 @@ def show_result(result: dict):
         f"{info['frames']} frames at {info['fps']:.3g} fps. {result['window']['sentence']}"
     )
 
+    if not_sure:
+        st.warning(not_sure)
     chart, clip, times = st.columns([5, 4, 3])
     with chart:
-        top5_chart(result["top5"], key="recognise_top5")
+        top5_chart(result["top5"], key="recognise_top5", title="Top-5 guesses" if not_sure else "Top-5 actions")
         names = service.class_names(result["variant"])
         st.caption(f"The model knows {len(names)} actions: {', '.join(names)}. Anything else gets the nearest of them.")
     with times:

@@ -43,3 +43,8 @@ if [ "$phase" = all ] || [ "$phase" = tables ]; then  # the other settings of Ta
   pair table6_two_stage table6_one_stage_ar
 fi
 python scripts/publish_weights.py --runs runs --heldout data/synth-heldout/all.txt
+# Honest confidence: temperature and "not sure" thresholds from held-out synthetic and real clips (docs/RESULTS.md)
+[ -f data/synth-cal/all.txt ] || { dtcm make-synthetic --out data/synth-cal --per-class 8 --seed 11 --workers 2 &&
+  cat data/synth-cal/split1_train.txt data/synth-cal/split1_test.txt > data/synth-cal/all.txt; }
+[ -f data/real-val/split1_test.txt ] || python scripts/build_real_val.py --shared ../shared/data --out data/real-val
+python scripts/calibrate_shipped.py --synthetic data/synth-cal/all.txt --real-val data/real-val

@@ -346,12 +346,13 @@ def test_settings(setting, data, tmp_path):
 
 def test_init_with_other_class_count_loads_all_but_the_head(data, tmp_path):
     start = tmp_path / "k400"
-    src = create_model("dtcm_tiny_test", num_classes=5)
+    src = create_model("dtcm_tiny_test", num_classes=5, temperature=3.0, not_sure_below=0.5, min_energy=1.0)
     src.save_pretrained(start)
     out = tmp_path / "run"
     main(parse_args(_args(data, out, "--init", str(start), "--max-steps", "1", "--lr", "1e-12", "--weight-decay", "0")))
     after = DTCM.from_pretrained(out / "final")
     assert after.config.num_classes == 3
+    assert after.config == after.config.uncalibrated()  # the init's calibration does not fit new weights
     for name, p in after.named_parameters():
         if name.startswith("backbone.fc"):
             assert p.shape[0] == 3

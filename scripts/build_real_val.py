@@ -1,0 +1,164 @@
+"""Build the real-footage validation set: ARID-format lists of real clips of people, as filmed and darkened.
+
+    python scripts/build_real_val.py --shared ../shared/data --out data/real-val
+
+Sources (all in ``../shared/data``, research-licensed: the output stays in the git-ignored ``data/``):
+
+* ``actions_train/{Walk,Sit,Jump}``: the last quarter of the one-room ``fbwin_*`` windows of each class
+  (they are consecutive one-second windows of one video, so every 4th one would sit beside its training
+  neighbours), and the one Jump clip whole (its take-off, frames 30-78). The held-out files are written to
+  ``weights/recipes/real_val_holdout.txt`` so that training can leave them out.
+* ``lowlight_video/ken_night_person_walking.mp4``: 8 windows of 32 frames over the first 500 (a person
+  walking through a dark yard; the close-up at the end is left out). Filmed dark (Dv about -0.97, darker
+  than ARID), so it is not darkened again.
+* ``real/vtest.avi``: 5 windows of 32 frames over its last 160 frames (people walking), the frames
+  ``scripts/make_real_dark.py`` keeps away from the enhancer's training.
+
+Every clip is resized to short side 128 (what the models read) and written twice: ``filmed/`` as it is, and
+``darkened/`` through the low-light camera model (``dtcm.data.synthetic.darken``, exposure chosen for ARID's
+Dv -0.88). ``filmed/``, ``darkened/`` and the folder itself each get ``classInd.txt`` and ``split1_test.txt``;
+``real_val.json`` lists every clip with its source, condition, darkness and exposure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dtcm import darkness, video
+from dtcm.config import ARID_CLASSES
+from dtcm.data.synthetic import _darken
+
+ROOT = Path(__file__).resolve().parents[1]
+HOLDOUT_LIST = ROOT / "weights" / "recipes" / "real_val_holdout.txt"
+HOLDOUT_SHARE = 0.25  # the last quarter of each class's fbwin_* windows
+SHORT_SIDE = 128
+KEN = "lowlight_video/ken_night_person_walking.mp4"
+KEN_WINDOWS = (8, 32, 500)  # windows, frames each, over the first frames
+VTEST = "real/vtest.avi"
+VTEST_WINDOWS = (5, 32, 160)  # windows, frames each, over the last frames
+JUMP_FRAMES = (30, 78)  # the take-off of hoyeneyi_jumping.mp4 (then it hangs from a bar)
+
+
+def _natural(name: str) -> list:
+    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", name)]
+
+
+def holdout(shared: Path) -> list[str]:
+    """The held-out ``Class/file`` names of ``actions_train``: the last quarter of each class's ``fbwin_*``
+    windows, and a class's only clip when it has one."""
+    held = []
+    for name in ("Walk", "Sit", "Jump"):
+        files = sorted((p.name for p in (shared / "actions_train" / name).iterdir()), key=_natural)
+        room = [f for f in files if f.startswith("fbwin_")]
+        if len(files) == 1:
+            held += [f"{name}/{files[0]}"]
+        elif room:
+            n = int(np.ceil(HOLDOUT_SHARE * len(room)))
+            held += [f"{name}/{f}" for f in room[-n:]]
+    return held
+
+
+def _resize(frames: np.ndarray) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    scale = SHORT_SIDE / min(h, w)
+    size = (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2)  # (W, H), even for yuv420p
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def _windows(n_frames: int, count: int, length: int, first: int, last: int) -> list[tuple[int, int]]:
+    starts = np.linspace(first, last - length, count).round().astype(int)
+    return [(int(s), int(s) + length) for s in starts if s >= 0 and s + length <= n_frames]
+
+
+def clips(shared: Path, held: list[str]):
+    """Yield ``(name, class, source, frames, fps, darken)`` for every clip of the set."""
+    for rel in held:
+        cls = rel.split("/")[0]
+        path = shared / "actions_train" / rel
+        frames, fps = video.read_video(path, size=SHORT_SIDE)
+        if cls == "Jump":
+            frames = frames[slice(*JUMP_FRAMES)]
+        yield Path(rel).stem, cls, f"actions_train/{rel}", frames, fps, True
+    for rel, (count, length, span), tail, dark in (
+        (KEN, KEN_WINDOWS, False, False),
+        (VTEST, VTEST_WINDOWS, True, True),
+    ):
+        frames, fps = video.read_video(shared / rel, size=SHORT_SIDE)
+        n = len(frames)
+        first, last = (n - span, n) if tail else (0, min(span, n))
+        windows = _windows(n, count, length, first, last)
+        if len(windows) < count:
+            raise ValueError(f"{rel} has {n} frames, too few for {count} windows of {length}")
+        for a, b in windows:
+            yield f"{Path(rel).stem}_{a:04d}", "Walk", f"{rel} frames {a}-{b - 1}", frames[a:b], fps, dark
+
+
+def _score(frames: np.ndarray) -> float:
+    return round(float(darkness.darkness_score(frames[darkness.segment_indices(len(frames))])), 4)
+
+
+def build(shared: Path, out: Path, seed: int = 0) -> dict:
+    """Write the set; returns the summary also written to ``real_val.json``."""
+    if not (shared / "actions_train").is_dir():
+        raise FileNotFoundError(f"{shared} holds no actions_train/; pass --shared the shared data folder")
+    held = holdout(shared)
+    HOLDOUT_LIST.write_text(
+        "# actions_train clips held out for the real validation set (scripts/build_real_val.py); training\n"
+        "# on ../shared/data/actions_train must leave these out. Class/file, relative to actions_train/.\n"
+        + "".join(f"{h}\n" for h in held)
+    )
+    rows = {"filmed": [], "darkened": []}
+    entries = []
+    for i, (name, cls, source, frames, fps, dark) in enumerate(clips(shared, held)):
+        frames = _resize(frames)
+        versions = {"filmed": (frames, None)}
+        if dark:
+            dim, info = _darken(frames, np.random.default_rng([seed, i]))
+            versions["darkened"] = (dim, info["exposure"])
+        for condition, (f, exposure) in versions.items():
+            rel = f"{cls}/{name}.mp4"
+            video.write_video(out / condition / rel, f, fps)
+            rows[condition].append((ARID_CLASSES.index(cls), rel))
+            entries.append(
+                {"path": f"{condition}/{rel}", "class": cls, "condition": condition, "source": source}
+                | {"frames": len(f), "fps": fps, "dv": _score(f), "exposure": exposure}
+            )
+    class_ind = "".join(f"{c}\t{n}\n" for c, n in enumerate(ARID_CLASSES))
+    every = []
+    for condition, lines in rows.items():
+        (out / condition / "classInd.txt").write_text(class_ind)
+        (out / condition / "split1_test.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(lines)))
+        every += [(c, f"{condition}/{p}") for c, p in lines]
+    (out / "classInd.txt").write_text(class_ind)
+    (out / "split1_test.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(every)))
+    counts = {cond: {} for cond in rows}
+    for e in entries:
+        counts[e["condition"]][e["class"]] = counts[e["condition"]].get(e["class"], 0) + 1
+    dv = {cond: round(float(np.mean([e["dv"] for e in entries if e["condition"] == cond])), 3) for cond in rows}
+    summary = {"clips": len(entries), "counts": counts, "mean_dv": dv, "holdout": len(held), "seed": seed}
+    (out / "real_val.json").write_text(json.dumps(summary | {"entries": entries}, indent=1) + "\n")
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the shared data folder")
+    p.add_argument("--out", default="data/real-val", help="output folder (inside the git-ignored data/)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the camera model's noise (default 0)")
+    args = p.parse_args(argv)
+    s = build(Path(args.shared), Path(args.out), args.seed)
+    print(f"wrote {s['clips']} clips to {args.out} ({s['holdout']} held-out actions_train files)")
+    for condition, counts in s["counts"].items():
+        per = ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))
+        print(f"  {condition}: {per} (mean Dv {s['mean_dv'][condition]:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
