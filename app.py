@@ -785,13 +785,14 @@ def _compare_gallery(label: str, elem_id: str) -> gr.Gallery:
 
 
 # An upload the browser cannot decode makes Gradio's player raise "Video not playable" before the server has
-# sent its H.264 preview (preview_upload): that one toast is dropped, every other message stays.
+# sent its H.264 preview (preview_upload). The upload players' media errors are stopped in the capture
+# phase, before the player's own handler sees them; nothing else changes (other toasts, other players).
 QUIET_UNPLAYABLE_JS = """
 () => {
-  const drop = () => document.querySelectorAll('.toast-item').forEach(t => {
-    if (t.textContent.includes('Video not playable')) t.remove();
-  });
-  new MutationObserver(drop).observe(document.body, {childList: true, subtree: true});
+  document.addEventListener('error', e => {
+    const t = e.target;
+    if (t && t.tagName === 'VIDEO' && t.closest('#rec-video, #cmp-video')) e.stopImmediatePropagation();
+  }, true);
 }
 """
 

@@ -83,9 +83,9 @@ def test_calibration_fields_round_trip_and_old_configs_load(tmp_path):
         old.pop(name)
     loaded = DTCMConfig.from_dict(old)
     assert (loaded.temperature, loaded.not_sure_below, loaded.min_energy) == (1.0, 0.0, None)
-    with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite number above 0, got 0"):
         DTCMConfig(temperature=0)
-    with pytest.raises(ValueError, match=r"not_sure_below must be a probability in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match="not_sure_below must be a finite number at least 0 and at most 1, got 1.5"):
         DTCMConfig(not_sure_below=1.5)
     assert cfg.uncalibrated() == DTCMConfig()  # what a fine-tune of a calibrated model starts from
     for folder in sorted((ROOT / "weights").glob("dtcm-*")):
