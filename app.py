@@ -101,6 +101,10 @@ CSS = """
 #header h1 {margin-bottom: 0.2rem}
 #header p {margin-top: 0; opacity: 0.85}
 .gallery-row {gap: 12px}
+@media (max-width: 480px) {  /* a phone: every tab in the bar, the header short */
+  .tab-container button {padding: 4px 7px !important; font-size: 14px !important}
+  #header p {font-size: 13px}
+}
 """
 
 
