@@ -878,7 +878,8 @@ class _Worker:
             return proc.wait()
 
 
-_worker: _Worker | None = None
+DECODE_WORKERS = max(1, int(os.environ.get("DTCM_DECODE_WORKERS", "2")))  # decoder processes at most
+_workers: list[_Worker] = []  # started on demand: a long read never holds up a short one behind it
 _worker_guard = threading.Lock()
 
 
@@ -894,17 +895,23 @@ def _exit_reason(code) -> str:
 
 
 def _get_worker() -> _Worker:
-    global _worker
+    """An idle decode worker; a new one while fewer than ``DECODE_WORKERS`` run; else the first (wait)."""
     with _worker_guard:
-        if _worker is None or _worker.pid != os.getpid():
-            _worker = _Worker()
-        return _worker
+        if _workers and _workers[0].pid != os.getpid():
+            _workers.clear()
+        for w in _workers:
+            if not w.lock.locked():
+                return w
+        if len(_workers) < DECODE_WORKERS:
+            _workers.append(_Worker())
+            return _workers[-1]
+        return _workers[0]
 
 
 def _forget_worker():
-    # A forked copy of this process (e.g. a DataLoader worker) starts its own decode worker.
-    global _worker, _worker_guard
-    _worker, _worker_guard = None, threading.Lock()
+    # A forked copy of this process (e.g. a DataLoader worker) starts its own decode workers.
+    global _workers, _worker_guard
+    _workers, _worker_guard = [], threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -913,8 +920,9 @@ if hasattr(os, "register_at_fork"):
 
 @atexit.register
 def _stop_worker():
-    if _worker is not None and _worker.pid == os.getpid():
-        _worker.stop()
+    for w in _workers:
+        if w.pid == os.getpid():
+            w.stop()
 
 
 def _worker_main() -> None:

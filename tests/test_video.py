@@ -127,6 +127,26 @@ def test_worker_is_reused(small):
     assert video._get_worker().proc is proc and proc.poll() is None
 
 
+def test_a_long_read_does_not_hold_up_a_short_one(small, tmp_path):
+    import threading
+
+    rng = np.random.default_rng(0)
+    long = tmp_path / "long.mp4"
+    video.write_video(long, rng.integers(0, 255, (300, 240, 320, 3), dtype=np.uint8), 30)
+    probe(small[0])  # one worker up
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (video.read_video(long), done.set()))
+    t.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any(w.lock.locked() for w in video._workers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert probe(small[0]).frames == 40
+        assert not done.is_set(), "the long read ended first: the test did not overlap them"
+    finally:
+        t.join(120)
+
+
 def _probe_frames(path):
     return probe(path).frames
 
