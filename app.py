@@ -325,7 +325,7 @@ def analyse(video, variant, k):
     Returns:
         (darkness text, model text, clip text (with the frames classified), Top-5 plotly figure (titled
         with the not-sure sentence when the model is not sure), L_STC float, frames before, frames after,
-        RGB-diff before, RGB-diff after (galleries), timings rows
+        RGB-diff before, RGB-diff after (galleries), the full-size before/after pair (image slider), timings rows
         [[stage, seconds]], result dict for JSON).
     """
     return _analysis_outputs(_on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k)))
@@ -385,6 +385,7 @@ def _analysis_outputs(r: dict) -> tuple:
         _gallery(r["frames_after"]),
         _gallery(r["diff_before"]),
         _gallery(r["diff_after"]),
+        (_image_file(r["full_before"]), _image_file(r["full_after"])),
         timings,
         _plain(summary),
     )
@@ -873,6 +874,12 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                                 None, label="Segment start (s)", minimum=0, elem_id="segment-start", scale=2
                             )
                             seg_run = gr.Button("Recognise this segment", elem_id="segment-btn", scale=1)
+            slider = gr.ImageSlider(
+                label="Before / after, full size: the middle frame of the recognised part (drag the handle)",
+                elem_id="before-after",
+                interactive=False,
+                type="filepath",
+            )
             with gr.Row(elem_classes="gallery-row"):
                 frames_before = _gallery_box("Sampled frames: dark input", "frames-before")
                 frames_after = _gallery_box("Sampled frames: enhanced by DTCM", "frames-after")
@@ -1019,6 +1026,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
         frames_after,
         diff_before,
         diff_after,
+        slider,
         timings,
         result_json,
     ]

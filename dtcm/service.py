@@ -385,7 +385,8 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
         probability is below the variant's threshold or the clip looks unlike its training data), ``stc``
         (spatio-temporal inconsistency L_STC of the enhanced clip), ``k``, ``variant``, ``timings``
         {stage: seconds}, ``info`` (video facts), ``window`` {first, last (frame numbers from 1), start_s,
-        end_s, frames, sentence}.
+        end_s, frames, sentence}, ``full_before``/``full_after`` (the window's middle frame at the clip's
+        size, at most 720p, before and after enhancement).
     """
     import torch
 
@@ -442,9 +443,28 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
         "window": _window(info, cfg.clip_len, start),
         **_panels(before, after),
     }
+    t = time.perf_counter()
+    result["full_before"], result["full_after"] = _full_size_pair(model, path, info, result["window"])
+    timings["full-size frame"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     result["timings"] = timings
     return result
+
+
+FULL_SIZE_SHORT_SIDE = 720  # the before/after pair is shown at the clip's size, at most this short side
+
+
+def _full_size_pair(model, path, info, window: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The middle frame of the recognised window at (nearly) the clip's own size, before and after."""
+    from dtcm import video
+    from dtcm.enhance_cli import enhance_frames
+
+    mid = (window["first"] + window["last"]) // 2 - 1
+    size = min(info.width, info.height, FULL_SIZE_SHORT_SIDE)
+    frame = _video_call(video.read_frames, path, [min(mid, max(info.frames - 1, 0))], size=size)  # (1, H, W, 3)
+    if model.enhancer is None:
+        return frame[0], frame[0]
+    return frame[0], enhance_frames(model, frame, 1, estimate_size=256)[0]
 
 
 def _window_start(start_s, info, clip_len: int) -> int | None:

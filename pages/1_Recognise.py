@@ -57,6 +57,10 @@ def show_result(result: dict):
     with times:
         st.markdown("**Timings**")
         st.table({"stage": list(result["timings"]), "seconds": [f"{s:.3f}" for s in result["timings"].values()]})
+    st.markdown("**Before / after, full size**: the middle frame of the recognised part")
+    left, right = st.columns(2)
+    left.image(result["full_before"], caption="before", width="stretch")
+    right.image(result["full_after"], caption="after enhancement", width="stretch")
     image_row("Sampled frames, before enhancement", result["frames_before"], "frame")
     image_row("After enhancement", result["frames_after"], "frame")
     st.markdown("**RGB-difference maps** |frame t+1 - frame t|, on one colour scale: before, then after enhancement")

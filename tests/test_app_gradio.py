@@ -148,7 +148,7 @@ def test_examples_are_small_h264_clips():
 
 def test_analyse_returns_top5(client, server):
     out = _analyse(client, server[1])
-    darkness, model, _, plot, stc, *galleries, timings, result = out
+    darkness, model, _, plot, stc, *galleries, slider, timings, result = out
     assert re.search(r"darkness -?\d\.\d\d", darkness) and server[1] in model
     assert len(result["top5"]) == 5
     probs = [t["prob"] for t in result["top5"]]
@@ -156,6 +156,10 @@ def test_analyse_returns_top5(client, server):
     assert plot["type"] == "plotly" and result["top5"][0]["label"] in plot["plot"]
     assert np.isfinite(stc) and result["variant"] == server[1] and result["k"] == 4
     assert all(len(g) >= 2 and Path(g[0]["image"]).is_file() for g in galleries)
+    from PIL import Image
+
+    before, after = (Image.open(p) for p in slider)  # the full-size pair: the clip's own size
+    assert before.size == after.size == (result["info"]["width"], result["info"]["height"])
     assert {"decode", "enhance", "classify", "total"} <= {row[0] for row in timings["data"]}
 
 
