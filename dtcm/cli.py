@@ -20,7 +20,7 @@ COMMANDS = {
     "darkness": ("dtcm.darkness", "darkness score of a video or a folder of videos (CSV or JSON)"),
     "train": ("dtcm.train", "joint training on Accelerate"),
     "evaluate": ("dtcm.evaluate", "1-clip centre-crop Top-1/Top-5 on a split"),
-    "make-synthetic": ("dtcm.data.synthetic", "render the DarkActions-synth dataset"),
+    "make-synthetic": ("dtcm.synthetic", "render the DarkActions-synth dataset (no data needed)"),
     "flops": ("dtcm.flops", "parameters and multiply-accumulates of a DTCM model"),
     "import-hara": ("dtcm.model", "convert a Hara et al. Kinetics checkpoint to our format"),
     "push": ("dtcm.hub_push", "push a model folder to the Hugging Face Hub"),
