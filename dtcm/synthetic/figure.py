@@ -21,7 +21,7 @@ import numpy as np
 
 from dtcm.synthetic.body import SIDES, Body
 
-__all__ = ["Look", "figure_parts", "paint_figure", "sample_look"]
+__all__ = ["Look", "figure_parts", "paint_figure", "pattern_of", "sample_look"]
 
 SKIN = ((247, 215, 190), (236, 192, 160), (224, 172, 135), (198, 140, 100), (160, 105, 70), (120, 78, 52), (86, 56, 40))
 HAIR = ((20, 16, 12), (55, 35, 20), (95, 60, 30), (160, 120, 70), (210, 180, 120), (140, 60, 30), (150, 150, 150))
@@ -280,6 +280,33 @@ def _head_parts(j, b: Body, look: Look, chest) -> list[tuple]:
 
 
 # --------------------------------------------------------------------------------------------- painting
+def pattern_of(look: Look):
+    """The top's print as ``(shape, (x, y) from the chest, figure px) -> (h, w, 1) gain``, or None if plain."""
+    if look.pattern == "plain" or (look.pattern == "photo" and look.texture is None):
+        return None
+
+    def pattern(shape, origin, fig_px):
+        h, w = shape
+        y = (np.arange(h, dtype=np.float32) + origin[1])[:, None]  # (h, 1)
+        x = (np.arange(w, dtype=np.float32) + origin[0])[None]  # (1, w)
+        period = max(2.0, 0.04 * fig_px)
+        if look.pattern == "stripes":
+            gain = 1 - 0.3 * (np.sin(2 * np.pi * y / period) > 0) + 0 * x
+        elif look.pattern == "plaid":
+            gain = (1 - 0.2 * (np.sin(2 * np.pi * y / (2 * period)) > 0)) * (
+                1 - 0.2 * (np.sin(2 * np.pi * x / (2 * period)) > 0)
+            )
+        else:  # a real photograph's texture, tiled at a quarter of the figure's height
+            p = look.texture.shape[0]
+            scale = p / max(4.0, 0.25 * fig_px)
+            iy = np.floor(y * scale).astype(int) % p
+            ix = np.floor(x * scale).astype(int) % p
+            gain = 0.6 + 0.4 * look.texture[iy, ix]
+        return gain.astype(np.float32)[..., None]
+
+    return pattern
+
+
 def _shrunk(uv, axis_uv, k, offset):
     """Move hull points towards the part's 2D axis (a segment, or its centroid) by factor k, then shift."""
     if axis_uv is None:

@@ -26,7 +26,7 @@ from dtcm.synthetic.backgrounds import Source, plate, resolve_backgrounds, textu
 from dtcm.synthetic.body import _figure_prims, _sample_body, _solve, _unit
 from dtcm.synthetic.draw import SS, _Camera, _draw_frame, _look_at, _prim_points
 from dtcm.synthetic.effects import camera_path, light_norm, light_rig, lit, motion_blur, moving_objects
-from dtcm.synthetic.figure import figure_parts, paint_figure, sample_look
+from dtcm.synthetic.figure import figure_parts, paint_figure, pattern_of, sample_look
 from dtcm.synthetic.render_v1 import render_v1
 
 __all__ = ["FPS", "NUM_FRAMES", "SIZE", "VERSIONS", "RenderOptions", "render_clip"]
@@ -138,7 +138,7 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
             a, b = np.minimum(a, pa), np.maximum(b, pb)
         lo, hi = np.minimum(lo, a), np.maximum(hi, b)
     share = rng.uniform(0.2, 0.9) if opts.framing else rng.uniform(0.55, 0.85)
-    room = np.array([0.96, 0.96]) if opts.framing else np.array([0.8, 0.94])
+    room = np.array([0.9, 0.9]) if opts.framing else np.array([0.8, 0.94])  # the camera zoom crops ~5 %
     f = min(share * H / fig_h, room[0] * W / (hi[0] - lo[0]), room[1] * H / (hi[1] - lo[1]))
     slack = room * [W, H] - f * (hi - lo)
     spread = 0.5 * slack if opts.framing else np.minimum(slack, [0.12 * W, 0.1 * H])
@@ -161,6 +161,12 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
     other = _second_person(rng, clock, cams, fps) if opts.distractors and rng.uniform() < 0.4 else None
     ang = math.radians(rng.uniform(-160, -20))
     light2d = np.array([math.cos(ang), math.sin(ang)])
+    if lights:  # shade towards the light that reaches the actor most (a lamp above, headlights beside)
+        at = cams[0].project(joints[0]["spine"][None])[0][0]
+        reach = [li.power[0] * math.exp(-float(np.sum((li.xy[0] - at) ** 2)) / (2 * li.radius**2)) for li in lights]
+        towards = lights[int(np.argmax(reach))].xy[0] - at
+        light2d = towards / max(float(np.linalg.norm(towards)), 1e-6)
+    print_ = pattern_of(look) if look is not None else None
     light3d = _unit(rot[0] * light2d[0] - rot[1] * light2d[1] - rot[2] * 0.8)
     illum = rng.uniform(0.7, 1.05)
 
@@ -179,13 +185,17 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
             behind = [p for p, d in zip(props[i], depth, strict=True) if d >= z_ref]
             front = [p for p, d in zip(props[i], depth, strict=True) if d < z_ref]
             _draw_frame(canvas, behind, cam, light2d, light3d, illum, z_ref, body.height, None)
-            paint_figure(canvas, figures[i], cam, light2d, illum)
+            paint_figure(canvas, figures[i], cam, light2d, illum, print_)
             _draw_frame(canvas, front, cam, light2d, light3d, illum, z_ref, body.height, None)
         else:
             _draw_frame(canvas, figures[i] + props[i], cam, light2d, light3d, illum, z_ref, body.height, None)
         canvas = lit(canvas, lights, light_info["ambient"], i, norm)
         canvas = cv2.warpAffine(canvas, moves[i], (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         frames[i] = np.clip(cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA) + 0.5, 0, 255)
+    level = float(frames.mean())  # the scene is lit dimly: meter it as the camera would, before the dark model
+    target = rng.uniform(95, 130)
+    if level < target:
+        frames = np.clip(frames * np.float32(min(5.0, target / max(level, 1.0))) + 0.5, 0, 255).astype(np.uint8)
     blur = 0.0
     if opts.blur:
         frames, blur = motion_blur(frames, rng)
