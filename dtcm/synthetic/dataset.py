@@ -232,7 +232,12 @@ def add_cli_arguments(parser):
     )
     for name in RenderOptions.names():
         flag = name.replace("_", "-")
-        parser.add_argument(f"--no-{flag}", dest=name, action="store_false", help=f"v2: switch {name} off")
+        parser.add_argument(
+            f"--no-{flag}",
+            dest=name,
+            action="store_false",
+            help="v2 without: " + RenderOptions.help(name).replace("%", "%%"),
+        )
 
 
 def cli_main(args) -> int:

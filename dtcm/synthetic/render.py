@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -37,22 +37,30 @@ FPS = 15.0
 VERSIONS = (1, 2)
 
 
+def _switch(help_text: str):
+    return field(default=True, metadata={"help": help_text})  # on by default; the help is the CLI's
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """v2's switches: each turns one element of the look off (all on is DarkActions-synth v2)."""
 
-    volume: bool = True  # filled, shaded bodies with clothes, skin and hair (off: v1's capsules)
-    style: bool = True  # per-actor tempo drift, amplitude, phase and idle sway (off: v1's clock)
-    framing: bool = True  # people 20-90 % of the frame height, anywhere (off: v1's 55-85 %, near the centre)
-    camera: bool = True  # zoom, pan drift and handheld shake (the tracking of walkers stays)
-    lighting: bool = True  # lamps, spotlights, headlights, flicker (off: flat light)
-    blur: bool = True  # motion blur (a long shutter)
-    compression: bool = True  # JPEG blocks after the low-light camera (applied by the dataset writer)
-    distractors: bool = True  # a second person, a passing car, a ball
+    volume: bool = _switch("filled, shaded bodies with clothes, skin and hair (off: v1's capsules)")
+    style: bool = _switch("per-actor tempo drift, amplitude, phase and idle sway (off: v1's clock)")
+    framing: bool = _switch("people 20-90 % of the frame height, anywhere (off: v1's 55-85 %, near the centre)")
+    camera: bool = _switch("zoom, pan drift and handheld shake (the tracking of walkers stays)")
+    lighting: bool = _switch("lamps, spotlights, headlights, flicker (off: flat light)")
+    blur: bool = _switch("motion blur (a long shutter)")
+    compression: bool = _switch("JPEG blocks after the low-light camera (applied by the dataset writer)")
+    distractors: bool = _switch("a second person, a passing car, a ball")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return next(f.metadata["help"] for f in fields(cls) if f.name == name)
 
 
 # ---------------------------------------------------------------------------------------------- blocks
@@ -86,6 +94,11 @@ def _second_person(rng, t, cams, fps):
     offset = fwd * rng.uniform(2.0, 7.0) + side * rng.uniform(-2.5, 2.5) - travel / 2
     moved = [{k: (v + offset if k != "face" else v) for k, v in j.items()} for j in joints]
     return body, sample_look(rng, body), moved, name
+
+
+def _feet_rows(cams, joints) -> list[float]:
+    """The canvas row of the lower ankle in every frame."""
+    return [max(c.project(np.stack([j["r_ankle"], j["l_ankle"]]))[0][:, 1]) for c, j in zip(cams, joints, strict=True)]
 
 
 def _shadow(canvas, cam, j, height, alpha):
@@ -151,14 +164,18 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
     u_still = still.project(pelvis)[0][:, 0] if num_frames > 1 else np.zeros(1)
     u_track = np.array([c.project(p[None])[0][0, 0] for c, p in zip(cams, pelvis, strict=True)])
     pan = -rng.uniform(0.3, 0.7) * float((u_still - u_track)[-1] - (u_still - u_track)[0]) / max(1, num_frames - 1)
-    feet = [max(c.project(np.stack([j["r_ankle"], j["l_ankle"]]))[0][:, 1]) for c, j in zip(cams, joints, strict=True)]
+    feet = _feet_rows(cams, joints)
+    other = _second_person(rng, clock, cams, fps) if opts.distractors and rng.uniform() < 0.4 else None
+    if other is not None:  # a passer-by stands on the same floor: drop one whose feet would be high up the frame
+        other_feet = _feet_rows(cams, other[2])
+        other = other if min(other_feet) > 0.45 * H else None
+        feet = feet + (other_feet if other is not None else [])
     backdrop = plate(rng, source, num_frames, fps, pan, (W, H), min(feet))
     lights, light_info = light_rig(rng, num_frames, (W, H), backdrop.lamps, opts.lighting)
     norm = light_norm(lights, light_info["ambient"], (W, H)) if lights else 1.0
     moves, move_info = camera_path(rng, num_frames, (W, H), opts.camera)
     horizon = backdrop.horizon if backdrop.outdoor else None
     painters, objects = moving_objects(rng, num_frames, (W, H), horizon) if opts.distractors else ([], [])
-    other = _second_person(rng, clock, cams, fps) if opts.distractors and rng.uniform() < 0.4 else None
     ang = math.radians(rng.uniform(-160, -20))
     light2d = np.array([math.cos(ang), math.sin(ang)])
     if lights:  # shade towards the light that reaches the actor most (a lamp above, headlights beside)
