@@ -313,3 +313,28 @@ def test_cli_switches_version_and_backgrounds(plain_clone, capsys):
     assert "v1 has none" in capsys.readouterr().err
     assert main([*args[:7], "--backgrounds", str(plain_clone / "nowhere")]) == 2
     assert "nowhere does not exist" in capsys.readouterr().err
+
+
+def test_v2_people_have_human_proportions():
+    """A figure standing face-on, painted alone: a head ~1/11 of the height wide, shoulders ~1/4, two legs."""
+    from dtcm.synthetic import body as bd
+    from dtcm.synthetic import draw, figure
+
+    eye = np.array([0.0, 0.9, 6.0])
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        b = bd.sample_body(rng)
+        look = figure.sample_look(rng, b)
+        look = figure.Look(**{**look.__dict__, "hair_style": "bald", "jacket": None, "legwear": "trousers"})
+        joints = bd.solve([bd.pose()], b, "fixed", 0.0, np.zeros(1))[0]
+        cam = draw.Camera(eye, draw.look_at(eye, np.array([0.0, 0.9, 0.0])))
+        cam.f, cam.cx, cam.cy = 900.0, 160.0, 160.0  # the figure is ~260 px tall
+        canvas = np.zeros((320, 320, 3), np.float32)
+        mask = figure.paint_figure(canvas, figure.figure_parts(joints, b, look), cam, np.array([0.0, -1.0]), 1.0) > 0.5
+        rows = np.flatnonzero(mask.any(1))
+        top, height = rows[0], rows[-1] - rows[0]
+        at = (top + np.array([0.06, 0.2, 0.75]) * height).astype(int)  # head, shoulders, shins
+        head, shoulders, shins = mask.sum(1)[at] / height
+        assert 0.07 < head < 0.11 and 0.22 < shoulders < 0.34 and shoulders > 2.5 * head, seed
+        assert 0.1 < shins < 0.7 * shoulders, seed  # two legs
+        assert canvas[mask].std() > 5, seed  # shaded, not flat

@@ -235,7 +235,7 @@ def plate(
     flip = kind != "procedural" and rng.uniform() < 0.5
     gain = 1.0
     if kind != "procedural":  # real pictures: scale to a dim-interior mean before lighting and darkening
-        gain = rng.uniform(70, 130) / max(8.0, float(src[0].mean()))
+        gain = min(4.0, rng.uniform(70, 130) / max(8.0, float(src[0].mean())))  # night footage stays dim
     out = np.empty((num_frames, h, w, 3), np.uint8)
     for i in range(num_frames):
         m = np.array([[zoom, 0, -(x0 + vx * i)], [0, zoom, -y0]])

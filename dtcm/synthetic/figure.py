@@ -105,9 +105,12 @@ def _limb(a, b, ra, rb):
     return np.concatenate([a + SPHERE * ra, b + SPHERE * rb])  # (36, 3)
 
 
-def _rings(origin, frame, levels):
-    """Stacked horizontal ellipses in a body frame (rows right, up, forward): (len(levels) * 12, 3)."""
-    pts = [origin + (RING * [wx, 0.0, wz] + [0.0, y, 0.0]) @ frame for y, wx, wz in levels]
+def _rings(origin, frame, levels, height):
+    """Stacked horizontal ellipses in a body frame (rows right, up, forward): (len(levels) * 12, 3).
+
+    ``levels`` holds (y in m, half width, half depth), the half axes as fractions of ``height``.
+    """
+    pts = [origin + (RING * [wx * height, 0.0, wz * height] + [0.0, y, 0.0]) @ frame for y, wx, wz in levels]
     return np.concatenate(pts)
 
 
@@ -136,6 +139,7 @@ def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
                 j["pelvis"],
                 hips,
                 [(-0.05 * h, 0.088 * hw, 0.062 * g), (0.0, 0.1 * hw, 0.068 * g), (0.075 * h, 0.086 * g, 0.058 * g)],
+                h,
             ),
             np.stack([j["pelvis"] - 0.05 * h * hips[1], j["pelvis"] + 0.075 * h * hips[1]]),
             look.legs,
@@ -153,6 +157,7 @@ def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
                     (torso_len - 0.012 * h, 0.088 * sw, 0.05 * g),
                     (torso_len + 0.012 * h, 0.045 * g, 0.035 * g),
                 ],
+                h,
             ),
             np.stack([j["pelvis"] + 0.07 * h * chest[1], j["neck"]]),
             top,
@@ -182,11 +187,11 @@ def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
                 "inner",
             )
         )
-    for n, _ in SIDES:
+    for n, s in SIDES:  # the deltoid sits just inside the shoulder joint
         parts += [
             (
                 f"{n}_upper",
-                _limb(j[f"{n}_shoulder"], j[f"{n}_elbow"], 0.036 * h * g, 0.027 * h * g),
+                _limb(j[f"{n}_shoulder"] - s * 0.022 * h * chest[0], j[f"{n}_elbow"], 0.034 * h * g, 0.026 * h * g),
                 np.stack([j[f"{n}_shoulder"], j[f"{n}_elbow"]]),
                 top if look.jacket is not None else look.top,
                 "top",
@@ -207,7 +212,7 @@ def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
             ),
             (
                 f"{n}_thigh",
-                _limb(j[f"{n}_hip"], j[f"{n}_knee"], 0.056 * h * hw, 0.038 * h * g),
+                _limb(j[f"{n}_hip"], j[f"{n}_knee"], 0.052 * h * hw, 0.038 * h * g),
                 np.stack([j[f"{n}_hip"], j[f"{n}_knee"]]),
                 look.legs,
                 "legs",
@@ -245,7 +250,7 @@ def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
         parts.append(
             (
                 "skirt",
-                _rings(j["pelvis"], hips, [(0.06 * h, 0.09 * hw, 0.062 * g), (-drop, 0.15 * hw, 0.12 * g)]),
+                _rings(j["pelvis"], hips, [(0.06 * h, 0.09 * hw, 0.062 * g), (-drop, 0.15 * hw, 0.12 * g)], h),
                 np.stack([j["pelvis"], j["pelvis"] - drop * hips[1]]),
                 look.legs,
                 "legs",
@@ -259,7 +264,7 @@ def _head_parts(j, b: Body, look: Look, chest) -> list[tuple]:
     h = b.height
     face = j["face"] / max(np.linalg.norm(j["face"]), 1e-9)
     head = _frame(np.cross(chest[1], face), chest[1])  # rows right, up, forward (= the face)
-    radii = np.array([0.05, 0.064, 0.058]) * h  # half width, half height, half depth: a head is ~1/7.5 tall
+    radii = np.array([0.046, 0.064, 0.058]) * h  # half width, half height, half depth: a head is ~1/7.5 tall
     c = j["head"] + 0.006 * h * head[1]
     out = [("head", c + (SPHERE * radii) @ head, None, look.skin, "skin")]
     if look.hair_style == "bald":
