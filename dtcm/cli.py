@@ -21,7 +21,7 @@ COMMANDS = {
     "train": ("dtcm.train", "joint training on Accelerate"),
     "evaluate": ("dtcm.evaluate", "1-clip centre-crop Top-1/Top-5 on a split"),
     "calibrate": ("dtcm.calibration", "fit a variant's temperature and not-sure thresholds, report ECE"),
-    "make-synthetic": ("dtcm.data.synthetic", "render the DarkActions-synth dataset"),
+    "make-synthetic": ("dtcm.synthetic", "render the DarkActions-synth dataset (no data needed)"),
     "flops": ("dtcm.flops", "parameters and multiply-accumulates of a DTCM model"),
     "import-hara": ("dtcm.model", "convert a Hara et al. Kinetics checkpoint to our format"),
     "push": ("dtcm.hub_push", "push a model folder to the Hugging Face Hub"),

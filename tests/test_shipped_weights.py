@@ -43,7 +43,7 @@ def test_weights_folder_is_small():
 @pytest.fixture(scope="module")
 def unseen_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("unseen")
-    make_synthetic(out, per_class=8, seed=UNSEEN_SEED, num_workers=2)
+    make_synthetic(out, per_class=8, seed=UNSEEN_SEED, num_workers=2, version=1)  # the data the weights saw
     lines = (out / "split1_train.txt").read_text() + (out / "split1_test.txt").read_text()
     (out / "all.txt").write_text(lines)
     return out / "all.txt"

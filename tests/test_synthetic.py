@@ -165,3 +165,176 @@ def test_merged_splits_load_every_clip_of_both_sets(dark_set, tmp_path):
     (other / "classInd.txt").write_text("0\tOnly\n")
     with pytest.raises(ValueError, match="class lists differ"):
         merge(tmp_path / "bad", [first, other])
+
+
+# ------------------------------------------------------------------------------------ v2 and a plain clone
+SHARED_FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared/data/real/vtest.avi"
+# v1 as main rendered it before the v2 package (render_clip on seeds [11, class, 0], 8 frames at 96x72 over
+# vtest.avi, then darken(rng [11, 1])): sha256 of the bright and the dark frames
+V1_REFERENCE = {
+    "Walk": (
+        "59ed9258c20c4d29906bafd0a3ab08b18a6025789f4764cfe7989b2f1434a9b8",
+        "eb470f6986970053197a2fd4efe6381958967023cddc8430ace8fe3126d280ed",
+    ),
+    "Pour": (
+        "be1ebd2aa5dde5af7f2f47fda2c3666ac5650d75ca54e707f18dd2a60e36a264",
+        "ed1d956a20e57de194b874e7112126158483bce8ca2b7ea1037c3f28616015a8",
+    ),
+    "Sit": (
+        "094eb033f530b8c4e03f1cfe0e2263ec6c96d7083567e414e6b329c6b0994752",
+        "d511317d241a0df8caed70f727aeccf86d5d9361f980fe15935dd120bdb3ddf1",
+    ),
+}
+
+
+@pytest.fixture
+def plain_clone(tmp_path, monkeypatch):
+    """No real footage anywhere: the alias unset and ../shared/data/real out of sight."""
+    from dtcm.synthetic import backgrounds
+
+    monkeypatch.delenv(syn.FOOTAGE_ENV, raising=False)
+    monkeypatch.setattr(backgrounds, "footage_dir", lambda: tmp_path / "no-shared" / "real")
+    return tmp_path
+
+
+def test_make_synthetic_needs_no_data(plain_clone):
+    out = plain_clone / "set"
+    summary = syn.make_synthetic(out, per_class=2, seed=1, num_frames=8)
+    assert summary["clips"] == 22 and summary["backgrounds"] == "procedural" and summary["version"] == 2
+    assert len(sorted(out.glob("*/*.mp4"))) == 22
+    assert len(_read_list(out / "split1_train.txt")) == len(_read_list(out / "split1_test.txt")) == 11
+    params = json.loads((out / "synthetic.json").read_text())["clip_params"]
+    assert {p["background"]["kind"] for p in params} == {"procedural"}
+    assert len({p["background"]["scene"] for p in params}) >= 3  # streets, rooms, yards, car parks
+    assert -0.95 < summary["mean_dv"] < -0.8
+    frames, meta = syn.render_clip("Sit", np.random.default_rng(0), num_frames=4, version=1)  # v1 too
+    assert frames.shape == (4, syn.SIZE[1], syn.SIZE[0], 3) and meta["background"]["kind"] == "procedural"
+
+
+@pytest.mark.skipif(not SHARED_FOOTAGE.is_file(), reason="needs ../shared/data/real/vtest.avi (not shipped)")
+def test_v1_renders_what_it_did_before(monkeypatch):
+    import hashlib
+
+    monkeypatch.delenv(syn.FOOTAGE_ENV, raising=False)  # v1's default: the shared footage, as before
+    for name, (bright_sha, dark_sha) in V1_REFERENCE.items():
+        rng = np.random.default_rng([11, syn.ACTIONS.index(name), 0])
+        frames, _ = syn.render_clip(name, rng, num_frames=8, size=(96, 72), version=1)
+        dark = syn.darken(frames, np.random.default_rng([11, 1]))
+        assert hashlib.sha256(frames.tobytes()).hexdigest() == bright_sha, name
+        assert hashlib.sha256(dark.tobytes()).hexdigest() == dark_sha, name
+    rng = np.random.default_rng([11, 3, 0])
+    again, _ = syn.render_clip("Pour", rng, num_frames=8, size=(96, 72), version=1, backgrounds=SHARED_FOOTAGE)
+    assert hashlib.sha256(again.tobytes()).hexdigest() == V1_REFERENCE["Pour"][0]
+
+
+def test_backgrounds_folder_of_photographs(plain_clone):
+    import cv2
+
+    photos = plain_clone / "photos" / "nested"
+    photos.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        cv2.imwrite(str(photos / f"p{k}.png"), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    frames, meta = syn.render_clip(
+        "Wave", np.random.default_rng(1), num_frames=4, size=(64, 48), backgrounds=photos.parent
+    )
+    assert frames.shape == (4, 48, 64, 3) and meta["background"]["kind"] == "photo"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        syn.render_clip("Wave", np.random.default_rng(1), num_frames=2, backgrounds=plain_clone / "nowhere")
+    (plain_clone / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no videos"):
+        syn.make_synthetic(plain_clone / "x", per_class=1, backgrounds=plain_clone / "empty")
+
+
+def test_render_options_switch_each_element_off(plain_clone):
+    off = syn.RenderOptions(**dict.fromkeys(syn.RenderOptions.names(), False))
+    rng = lambda: np.random.default_rng(4)  # noqa: E731
+    plain, meta_off = syn.render_clip("Walk", rng(), num_frames=6, size=(64, 48), options=off)
+    full, meta_on = syn.render_clip("Walk", rng(), num_frames=6, size=(64, 48))
+    assert meta_off["lights"] == [] and meta_off["camera_move"] == {} and meta_off["motion_blur"] == 0.0
+    assert meta_off["distractors"] == [] and "look" not in meta_off and meta_off["style"] == {}
+    assert "look" in meta_on and meta_on["motion_blur"] > 0 and meta_on["camera_move"]["zoom"][0] > 1
+    assert np.abs(plain.astype(int) - full.astype(int)).mean() > 3
+    for name in syn.RenderOptions.names():  # each switch alone changes the clip (or, distractors, may not)
+        one, _ = syn.render_clip("Walk", rng(), num_frames=6, size=(64, 48), options=syn.RenderOptions(**{name: False}))
+        assert name in ("distractors", "compression") or not np.array_equal(one, full), name
+    with pytest.raises(ValueError, match="version must be one of"):
+        syn.render_clip("Walk", rng(), version=3)
+    with pytest.raises(ValueError, match="v1 has none"):
+        syn.render_clip("Walk", rng(), version=1, options=off)
+
+
+def test_v2_people_vary_in_size_and_place(plain_clone):
+    metas = [
+        syn.render_clip(a, np.random.default_rng(s), num_frames=2, size=(64, 48))[1]
+        for s, a in enumerate(syn.ACTIONS * 2)
+    ]
+    shares = [m["share"] for m in metas]
+    assert 0.2 <= min(shares) < 0.4 and 0.7 < max(shares) <= 0.9, shares
+    assert len({m["look"]["hair"] for m in metas}) >= 3 and len({m["look"]["legwear"] for m in metas}) >= 2
+    clock, style = syn_actions().actor_style(np.random.default_rng(0), np.arange(40) / 15)
+    assert np.all(np.diff(clock) > 0) and 0.85 <= style["tempo"] <= 1.2
+
+
+def syn_actions():
+    from dtcm.synthetic import actions
+
+    return actions
+
+
+def test_procedural_scenes_and_compression():
+    seen = set()
+    for kind in syn.SCENE_KINDS:
+        a, info = syn.procedural_scene(np.random.default_rng(0), (96, 64), kind)
+        b, _ = syn.procedural_scene(np.random.default_rng(0), (96, 64), kind)
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == (64, 96, 3) and info["kind"] == kind and a.std() > 10
+        seen.add(a.tobytes())
+    assert len(seen) == len(syn.SCENE_KINDS)
+    with pytest.raises(ValueError, match="unknown scene kind"):
+        syn.procedural_scene(np.random.default_rng(0), (96, 64), "beach")
+    frames = np.random.default_rng(0).integers(0, 40, (2, 32, 48, 3), dtype=np.uint8)
+    squeezed = syn.compress(frames, np.random.default_rng(0))
+    assert squeezed.shape == frames.shape and not np.array_equal(squeezed, frames)
+    with pytest.raises(ValueError, match="quality"):
+        syn.compress(frames, np.random.default_rng(0), quality=(0, 50))
+
+
+def test_cli_switches_version_and_backgrounds(plain_clone, capsys):
+    from dtcm.cli import main
+
+    out = plain_clone / "cli"
+    args = ["make-synthetic", "--out", str(out), "--per-class", "1", "--frames", "8", "--no-camera", "--no-distractors"]
+    assert main(args) == 0
+    assert "backgrounds: procedural" in capsys.readouterr().out
+    options = json.loads((out / "synthetic.json").read_text())["options"]
+    assert options == {**dict.fromkeys(syn.RenderOptions.names(), True), "camera": False, "distractors": False}
+    assert main([*args[:7], "--version", "1", "--no-blur"]) == 2
+    assert "v1 has none" in capsys.readouterr().err
+    assert main([*args[:7], "--backgrounds", str(plain_clone / "nowhere")]) == 2
+    assert "nowhere does not exist" in capsys.readouterr().err
+
+
+def test_v2_people_have_human_proportions():
+    """A figure standing face-on, painted alone: a head ~1/11 of the height wide, shoulders ~1/4, two legs."""
+    from dtcm.synthetic import body as bd
+    from dtcm.synthetic import draw, figure
+
+    eye = np.array([0.0, 0.9, 6.0])
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        b = bd.sample_body(rng)
+        look = figure.sample_look(rng, b)
+        look = figure.Look(**{**look.__dict__, "hair_style": "bald", "jacket": None, "legwear": "trousers"})
+        joints = bd.solve([bd.pose()], b, "fixed", 0.0, np.zeros(1))[0]
+        cam = draw.Camera(eye, draw.look_at(eye, np.array([0.0, 0.9, 0.0])))
+        cam.f, cam.cx, cam.cy = 900.0, 160.0, 160.0  # the figure is ~260 px tall
+        canvas = np.zeros((320, 320, 3), np.float32)
+        mask = figure.paint_figure(canvas, figure.figure_parts(joints, b, look), cam, np.array([0.0, -1.0]), 1.0) > 0.5
+        rows = np.flatnonzero(mask.any(1))
+        top, height = rows[0], rows[-1] - rows[0]
+        at = (top + np.array([0.06, 0.2, 0.75]) * height).astype(int)  # head, shoulders, shins
+        head, shoulders, shins = mask.sum(1)[at] / height
+        assert 0.07 < head < 0.11 and 0.22 < shoulders < 0.34 and shoulders > 2.5 * head, seed
+        assert 0.1 < shins < 0.7 * shoulders, seed  # two legs
+        assert canvas[mask].std() > 5, seed  # shaded, not flat

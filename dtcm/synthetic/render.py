@@ -1,0 +1,296 @@
+"""Rendering one clip: ``render_clip(action, rng, version=2, options=RenderOptions())``.
+
+v2 films a person with volume and clothes (``figure.py``) acting with their own timing (``actions.py``)
+anywhere from a fifth to nine tenths of the frame height, over a painted scene or a real photograph or
+video (``backgrounds.py``), under lamps, spotlights or headlights, through a moving handheld camera with
+motion blur, sometimes with a second person or a passing car. Every element has a switch in
+:class:`RenderOptions`. v1 (``render_v1.py``) is kept exactly as it was.
+
+Example:
+    >>> frames, meta = render_clip("Wave", np.random.default_rng(0))
+    >>> frames.shape, meta["version"]
+    ((40, 128, 170, 3), 2)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+import cv2
+import numpy as np
+
+from dtcm.synthetic.actions import ACTION_FUNCS, ACTIONS, _action_name, actor_style, stylise
+from dtcm.synthetic.backgrounds import Source, plate, resolve_backgrounds, texture_patch
+from dtcm.synthetic.body import _figure_prims, _sample_body, _solve, _unit
+from dtcm.synthetic.draw import SS, _Camera, _draw_frame, _look_at, _prim_points
+from dtcm.synthetic.effects import camera_path, light_norm, light_rig, lit, motion_blur, moving_objects
+from dtcm.synthetic.figure import figure_parts, paint_figure, pattern_of, sample_look
+from dtcm.synthetic.render_v1 import render_v1
+
+__all__ = ["FPS", "NUM_FRAMES", "SIZE", "VERSIONS", "RenderOptions", "render_clip"]
+
+SIZE = (170, 128)  # (W, H): 4:3, short side 128 as the loaders resize to
+NUM_FRAMES = 40  # 2.7 s at 15 fps: any 16-frame window holds >= 1 s of the action
+FPS = 15.0
+VERSIONS = (1, 2)
+
+
+def _switch(help_text: str):
+    return field(default=True, metadata={"help": help_text})  # on by default; the help is the CLI's
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """v2's switches: each turns one element of the look off (all on is DarkActions-synth v2)."""
+
+    volume: bool = _switch("filled, shaded bodies with clothes, skin and hair (off: v1's capsules)")
+    style: bool = _switch("per-actor tempo drift, amplitude, phase and idle sway (off: v1's clock)")
+    framing: bool = _switch("people 20-90 % of the frame height, anywhere (off: v1's 55-85 %, near the centre)")
+    camera: bool = _switch("zoom, pan drift and handheld shake (the tracking of walkers stays)")
+    lighting: bool = _switch("lamps, spotlights, headlights, flicker (off: flat light)")
+    blur: bool = _switch("motion blur (a long shutter)")
+    compression: bool = _switch("JPEG blocks after the low-light camera (applied by the dataset writer)")
+    distractors: bool = _switch("a second person, a passing car, a ball")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return next(f.metadata["help"] for f in fields(cls) if f.name == name)
+
+
+# ---------------------------------------------------------------------------------------------- blocks
+def _extent(cam, groups):
+    """Canvas bounding box (lo, hi) of point groups ``[(points (N, 3), radius m)]`` seen by ``cam``."""
+    pts = np.concatenate([p for p, _ in groups])
+    rad = np.concatenate([np.full(len(p), r) for p, r in groups])
+    uv, z = cam.project(pts)
+    pad = rad / z
+    return (uv - pad[:, None] * cam.f).min(0), (uv + pad[:, None] * cam.f).max(0)
+
+
+def _points(figure, props, volume):
+    groups = [(p, 0.0) for _, p, *_ in figure] if volume else [_prim_points(p) for p in figure]
+    return groups, [_prim_points(p) for p in props]
+
+
+def _second_person(rng, t, cams, fps):
+    """A passer-by behind the actor: (body, look, per-frame joints offset into the actor's world)."""
+    body = _sample_body(rng)
+    name = ("Walk", "Walk", "Walk", "Run", "Turn")[int(rng.integers(5))]
+    anim = ACTION_FUNCS[name](t, body, rng, rng.uniform(0.8, 1.2))
+    yaw = rng.choice([-1.0, 1.0]) * rng.uniform(60, 120) + math.degrees(
+        math.atan2(cams[0].rot[2][0], cams[0].rot[2][2])
+    )
+    poses = [p | {"yaw": p["yaw"] + yaw} for p in anim.poses]
+    joints = _solve(poses, body, anim.mode, anim.speed, t)
+    fwd = cams[0].rot[2] * [1.0, 0.0, 1.0]
+    side = cams[0].rot[0] * [1.0, 0.0, 1.0]
+    travel = joints[-1]["pelvis"] - joints[0]["pelvis"]
+    offset = fwd * rng.uniform(2.0, 7.0) + side * rng.uniform(-2.5, 2.5) - travel / 2
+    moved = [{k: (v + offset if k != "face" else v) for k, v in j.items()} for j in joints]
+    return body, sample_look(rng, body), moved, name
+
+
+def _feet_rows(cams, joints) -> list[float]:
+    """The canvas row of the lower ankle in every frame."""
+    return [max(c.project(np.stack([j["r_ankle"], j["l_ankle"]]))[0][:, 1]) for c, j in zip(cams, joints, strict=True)]
+
+
+def _shadow(canvas, cam, j, height, alpha):
+    ring = np.array(
+        [
+            [j["pelvis"][0] + 0.22 * height * math.cos(a), 0.0, j["pelvis"][2] + 0.17 * height * math.sin(a)]
+            for a in np.linspace(0, 2 * np.pi, 14)
+        ]
+    )
+    pts = cam.project(ring)[0]
+    mask = np.zeros(canvas.shape[:2], np.float32)
+    cv2.fillConvexPoly(mask, np.round(pts * 16).astype(np.int32), 1.0, cv2.LINE_AA, 4)
+    canvas *= 1 - alpha * cv2.GaussianBlur(mask, (0, 0), 2.0)[..., None]
+
+
+def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: Source | None):
+    w, h = size
+    t = np.arange(num_frames) / fps
+    body = _sample_body(rng)
+    speed = rng.uniform(0.8, 1.25)
+    clock, style = actor_style(rng, t) if opts.style else (t, {})
+    anim = ACTION_FUNCS[name](clock, body, rng, speed)
+    poses = stylise(anim.poses, rng, t, style) if opts.style else anim.poses
+    joints = _solve(poses, body, anim.mode, anim.speed, clock)
+    look = sample_look(rng, body, texture_patch(rng, source)) if opts.volume else None
+    figures = [figure_parts(j, body, look) if opts.volume else _figure_prims(j, body) for j in joints]
+    props = [anim.props(i, j) if anim.props else [] for i, j in enumerate(joints)]
+
+    # camera: azimuth around the actor, elevation, distance; tracking follows moving actors
+    az = rng.choice([-1.0, 1.0]) * rng.uniform(anim.min_azimuth, 150)
+    el, dist = rng.uniform(0, 25), rng.uniform(4.0, 9.0)
+    pelvis = np.stack([j["pelvis"] for j in joints]) * [1.0, 0.0, 1.0]  # (T, 3) on the ground
+    centre = pelvis.mean(0) + [0.0, 0.5 * body.height, 0.0]
+    a, e = math.radians(az), math.radians(el)
+    cam0 = centre + dist * np.array([math.sin(a) * math.cos(e), math.sin(e), math.cos(a) * math.cos(e)])
+    rot = _look_at(cam0, centre)
+    track = rng.uniform(*anim.track)
+    cams = [_Camera(cam0 + track * (p - pelvis.mean(0)), rot) for p in pelvis]
+    still = _Camera(cam0, rot)
+
+    # framing: the actor's height is a random share of the frame, placed anywhere that keeps them inside
+    W, H = w * SS, h * SS
+    fig_h, lo, hi = 0.0, np.full(2, np.inf), np.full(2, -np.inf)
+    for cam, fig, prop in zip(cams, figures, props, strict=True):
+        body_pts, prop_pts = _points(fig, prop, opts.volume)
+        a, b = _extent(cam, body_pts)
+        fig_h = max(fig_h, b[1] - a[1])
+        if prop_pts:
+            pa, pb = _extent(cam, prop_pts)
+            a, b = np.minimum(a, pa), np.maximum(b, pb)
+        lo, hi = np.minimum(lo, a), np.maximum(hi, b)
+    share = rng.uniform(0.2, 0.9) if opts.framing else rng.uniform(0.55, 0.85)
+    room = np.array([0.9, 0.9]) if opts.framing else np.array([0.8, 0.94])  # the camera zoom crops ~5 %
+    f = min(share * H / fig_h, room[0] * W / (hi[0] - lo[0]), room[1] * H / (hi[1] - lo[1]))
+    slack = room * [W, H] - f * (hi - lo)
+    spread = 0.5 * slack if opts.framing else np.minimum(slack, [0.12 * W, 0.1 * H])
+    jitter = rng.uniform(-0.5, 0.5, 2) * spread * (2 if opts.framing else 1)
+    cx, cy = W / 2 - f * (lo[0] + hi[0]) / 2 + jitter[0], H / 2 - f * (lo[1] + hi[1]) / 2 + jitter[1]
+    for cam in [*cams, still]:
+        cam.f, cam.cx, cam.cy = f, cx, cy
+
+    # background pans against the tracking (parallax < 1); then lights, camera moves, passers-by
+    u_still = still.project(pelvis)[0][:, 0] if num_frames > 1 else np.zeros(1)
+    u_track = np.array([c.project(p[None])[0][0, 0] for c, p in zip(cams, pelvis, strict=True)])
+    pan = -rng.uniform(0.3, 0.7) * float((u_still - u_track)[-1] - (u_still - u_track)[0]) / max(1, num_frames - 1)
+    feet = _feet_rows(cams, joints)
+    other = _second_person(rng, clock, cams, fps) if opts.distractors and rng.uniform() < 0.4 else None
+    if other is not None:  # a passer-by stands on the same floor: drop one whose feet would be high up the frame
+        other_feet = _feet_rows(cams, other[2])
+        other = other if min(other_feet) > 0.45 * H else None
+        feet = feet + (other_feet if other is not None else [])
+    backdrop = plate(rng, source, num_frames, fps, pan, (W, H), min(feet))
+    lights, light_info = light_rig(rng, num_frames, (W, H), backdrop.lamps, opts.lighting)
+    norm = light_norm(lights, light_info["ambient"], (W, H)) if lights else 1.0
+    moves, move_info = camera_path(rng, num_frames, (W, H), opts.camera)
+    horizon = backdrop.horizon if backdrop.outdoor else None
+    painters, objects = moving_objects(rng, num_frames, (W, H), horizon) if opts.distractors else ([], [])
+    ang = math.radians(rng.uniform(-160, -20))
+    light2d = np.array([math.cos(ang), math.sin(ang)])
+    if lights:  # shade towards the light that reaches the actor most (a lamp above, headlights beside)
+        at = cams[0].project(joints[0]["spine"][None])[0][0]
+        reach = [li.power[0] * math.exp(-float(np.sum((li.xy[0] - at) ** 2)) / (2 * li.radius**2)) for li in lights]
+        towards = lights[int(np.argmax(reach))].xy[0] - at
+        light2d = towards / max(float(np.linalg.norm(towards)), 1e-6)
+    print_ = pattern_of(look) if look is not None else None
+    light3d = _unit(rot[0] * light2d[0] - rot[1] * light2d[1] - rot[2] * 0.8)
+    illum = rng.uniform(0.7, 1.05)
+
+    frames = np.empty((num_frames, h, w, 3), np.uint8)
+    for i in range(num_frames):
+        cam, j = cams[i], joints[i]
+        canvas = backdrop.frames[i].astype(np.float32)  # (H*SS, W*SS, 3)
+        for paint in painters:
+            paint(canvas, i)
+        if other is not None:
+            paint_figure(canvas, figure_parts(other[2][i], other[0], other[1]), cam, light2d, illum * 0.9)
+        _shadow(canvas, cam, j, body.height, 0.35)
+        z_ref = float(cam.project(j["pelvis"][None])[1][0])
+        if opts.volume:  # props behind the body, the body, props in front of it
+            depth = [float(cam.project(_prim_points(p)[0])[1].mean()) for p in props[i]]
+            behind = [p for p, d in zip(props[i], depth, strict=True) if d >= z_ref]
+            front = [p for p, d in zip(props[i], depth, strict=True) if d < z_ref]
+            _draw_frame(canvas, behind, cam, light2d, light3d, illum, z_ref, body.height, None)
+            paint_figure(canvas, figures[i], cam, light2d, illum, print_)
+            _draw_frame(canvas, front, cam, light2d, light3d, illum, z_ref, body.height, None)
+        else:
+            _draw_frame(canvas, figures[i] + props[i], cam, light2d, light3d, illum, z_ref, body.height, None)
+        canvas = lit(canvas, lights, light_info["ambient"], i, norm)
+        canvas = cv2.warpAffine(canvas, moves[i], (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        frames[i] = np.clip(cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA) + 0.5, 0, 255)
+    level = float(frames.mean())  # the scene is lit dimly: meter it as the camera would, before the dark model
+    target = rng.uniform(95, 130)
+    if level < target:
+        frames = np.clip(frames * np.float32(min(5.0, target / max(level, 1.0))) + 0.5, 0, 255).astype(np.uint8)
+    blur = 0.0
+    if opts.blur:
+        frames, blur = motion_blur(frames, rng)
+    meta = {
+        "version": 2,
+        "action": name,
+        "class_id": ACTIONS.index(name),
+        "frames": num_frames,
+        "fps": fps,
+        "size": [w, h],
+        "speed": round(speed, 3),
+        "style": style,
+        "height_m": round(body.height, 3),
+        "share": round(float(share), 3),
+        "azimuth": round(az, 1),
+        "elevation": round(el, 1),
+        "distance_m": round(dist, 2),
+        "focal_px": round(float(f) / SS, 1),
+        "track": round(track, 3),
+        "mode": anim.mode,
+        "background": backdrop.info,
+        "lights": light_info["lights"],
+        "camera_move": move_info,
+        "motion_blur": blur,
+        "distractors": objects + ([f"person ({other[3]})"] if other is not None else []),
+        "options": asdict(opts),
+    }
+    if look is not None:
+        meta["look"] = {
+            "hair": look.hair_style,
+            "legwear": look.legwear,
+            "jacket": look.jacket is not None,
+            "pattern": look.pattern,
+        }
+    return frames, meta
+
+
+# -------------------------------------------------------------------------------------------- builders
+def render_clip(
+    action: str | int,
+    rng: np.random.Generator,
+    *,
+    num_frames: int = NUM_FRAMES,
+    fps: float = FPS,
+    size: tuple[int, int] = SIZE,
+    version: int = 2,
+    options: RenderOptions | None = None,
+    backgrounds: str | os.PathLike | Source | None = None,
+) -> tuple[np.ndarray, dict]:
+    """Render one bright clip of a person doing ``action``.
+
+    Args:
+        action: a class name of ``ACTIONS`` (any letter case) or its 0-based index.
+        rng: the only source of randomness; the same generator state gives the same clip.
+        num_frames: T.
+        fps: frame rate the motion is timed for.
+        size: (W, H) of the frames.
+        version: 2 (volumetric people, camera, lights; the default) or 1 (capsule figures, as before).
+        options: v2's switches; None is all on. v1 takes none.
+        backgrounds: a folder of real videos/photographs (or a resolved :class:`Source`); None:
+            ``$DTCM_REAL_FOOTAGE`` if set, else procedural scenes.
+
+    Returns:
+        ``(frames, meta)``: uint8 (T, H, W, 3) RGB and a JSON-able dict of the sampled parameters.
+
+    Example:
+        >>> frames, meta = render_clip("Jump", np.random.default_rng(7), version=2)
+        >>> frames.shape, meta["action"]
+        ((40, 128, 170, 3), 'Jump')
+    """
+    name = _action_name(action)
+    if num_frames < 1 or fps <= 0:
+        raise ValueError(f"need num_frames >= 1 and fps > 0, got {num_frames} and {fps}")
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    if version == 1 and options is not None and options != RenderOptions():
+        raise ValueError(f"options switch v2's elements and v1 has none, got {options}")
+    source = backgrounds if isinstance(backgrounds, Source) else resolve_backgrounds(backgrounds, version)
+    if version == 1:
+        return render_v1(name, rng, num_frames, fps, size, source)
+    return _render_v2(name, rng, num_frames, fps, size, options or RenderOptions(), source)
