@@ -574,6 +574,12 @@ def _status_text(status: dict) -> str:
         text += f"\nstep {progress['step']} of {progress['total_steps']}"
         if progress.get("eta_s") is not None:
             text += f", about {_duration(progress['eta_s'])} left"
+    epochs = [e for e in status.get("epochs") or [] if e.get("val_top1") is not None]
+    if epochs:
+        e = epochs[-1]
+        text += f"\nvalidation after epoch {e.get('epoch')}: Top-1 {e['val_top1']:.0%}"
+        if e.get("val_n"):
+            text += f" of {e['val_n']} clips"
     if status.get("variant"):
         text += f"\nnew variant: {status['variant']} (selectable in Recognise and Compare)"
     return text

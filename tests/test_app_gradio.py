@@ -267,6 +267,8 @@ def test_finetune_on_an_uploaded_zip_then_recognise_save(client, server, tmp_pat
     client.predict(dataset, "resnet_tiny_test", 0.1, 4, 4, 1, 1e-4, 2, "auto", 2, api_name="/finetune_start")
     status = _wait_for(client, ("finished", "stopped", "failed"))
     assert status["state"] == "finished", status["message"]
+    text = client.predict(api_name="/finetune_status")[0]
+    assert re.search(r"validation after epoch \d+: Top-1 \d+%", text), text  # a score at the end
     assert status["steps_logged"] >= 1 and {"ar", "stc", "dark", "total", "acc"} <= set(status["last"])
     variant = status["variant"]
 
