@@ -430,7 +430,7 @@ def follow_variant(name):
 
 # ----------------------------------------------------------------------------------------- Compare
 def _compare_figure(result: dict, order: list[str]) -> go.Figure:
-    """L_STC per enhancer (bars) beside each enhancer's Top-5 probabilities (heat map)."""
+    """Brightness and flicker (L_STC) per enhancer (bars) beside each enhancer's Top-5 probabilities (heat map)."""
     done = [m for m in order if "error" not in result[m]]
     names = [METHOD_NAMES.get(m, m) for m in done]
     labels = []
@@ -440,24 +440,27 @@ def _compare_figure(result: dict, order: list[str]) -> go.Figure:
     text = [[f"{p:.0%}" if p is not None else "" for p in row] for row in z]
     fig = make_subplots(
         rows=1,
-        cols=2,
-        column_widths=[0.32, 0.68],
-        horizontal_spacing=0.16,
-        subplot_titles=("Spatio-temporal inconsistency L_STC (lower: steadier)", "Top-5 probabilities"),
+        cols=3,
+        column_widths=[0.18, 0.22, 0.6],
+        horizontal_spacing=0.07,
+        subplot_titles=("Brightness (0-255)", "Flicker L_STC (lower: steadier)", "Top-5 probabilities"),
+        shared_yaxes=True,
     )
-    fig.add_trace(
-        go.Bar(
-            x=[result[m]["stc"] for m in done],
-            y=names,
-            orientation="h",
-            marker_color=["#f59e0b" if m == "dtcm" else "#94a3b8" for m in done],
-            text=[f"{result[m]['stc']:.4f}" for m in done],
-            textposition="auto",
-            showlegend=False,
-        ),
-        row=1,
-        col=1,
-    )
+    colours = ["#f59e0b" if m == "dtcm" else "#94a3b8" for m in done]
+    for col, key, fmt in ((1, "luma", "{:.0f}"), (2, "stc", "{:.4f}")):
+        fig.add_trace(
+            go.Bar(
+                x=[result[m][key] for m in done],
+                y=names,
+                orientation="h",
+                marker_color=colours,
+                text=[fmt.format(result[m][key]) for m in done],
+                textposition="auto",
+                showlegend=False,
+            ),
+            row=1,
+            col=col,
+        )
     fig.add_trace(
         go.Heatmap(
             z=z,
@@ -472,7 +475,7 @@ def _compare_figure(result: dict, order: list[str]) -> go.Figure:
             hoverongaps=False,
         ),
         row=1,
-        col=2,
+        col=3,
     )
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=120 + 42 * len(done), margin=dict(l=10, r=10, t=64, b=10))
