@@ -772,8 +772,21 @@ and the loss adds spatial and temporal consistency (L_STC, weighted by W_STC) to
 The darkness score Dv (Eq. 12-14) compares the mean luma of 8 sampled frames with 112; a clip is dark when
 Dv < -0.877, ARID's mean.
 
-The **enhanced video** is made at the clip's own resolution: curves are estimated on downscaled keyframes and
-upsampled to full size before they are applied (the Zero-DCE++ idea), so large clips stay fast.
+### The equations behind the numbers
+- **Curve** (Eq. 1): each of 8 iterations brightens a pixel value x in [0, 1] as x <- x + r x (1 - x), with
+  a curve parameter r in [-1, 1] per pixel and colour channel, estimated by LightDCE.
+- **Darkness** Dv (Eq. 12-14): the mean of (luma - 112) / 112 over 8 frames spread over the clip: -1 is
+  black, 0 mid-grey, 1 white; ARID's clips average -0.877, and below that a clip counts as dark.
+- **Flicker** L_STC (Eq. 5-6): how much the enhancement changes the differences between a pixel and its
+  neighbours (spatial) and between neighbouring frames (temporal); lower is steadier.
+- **Training** (Eq. 7): L_total = L_AR + alpha (W_STC L_STC + L_Dark), with L_AR the recognition
+  (cross-entropy) loss and L_Dark Zero-DCE's exposure, colour and smoothness losses.
+- **Confidence**: probabilities are calibrated (temperature scaling); below a threshold, or for a clip
+  unlike the training data, the app says "not sure" instead of naming an action.
+
+The **enhanced video** is made at the clip's own resolution (within the server's bounds, which its note
+states): curves are estimated on downscaled keyframes and upsampled to full size before they are applied
+(the Zero-DCE++ idea), so large clips stay fast.
 
 The shipped weights were trained on **DarkActions-synth**, procedural figures doing ARID's 11 actions filmed
 by a low-light camera model, because no real dark action dataset can be downloaded here; their model cards
