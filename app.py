@@ -773,14 +773,14 @@ The darkness score Dv (Eq. 12-14) compares the mean luma of 8 sampled frames wit
 Dv < -0.877, ARID's mean.
 
 ### The equations behind the numbers
-- **Curve** (Eq. 1): each of 8 iterations brightens a pixel value x in [0, 1] as x <- x + r x (1 - x), with
+- **Curve** (the Zero-DCE light-enhancement curve): each of 8 iterations brightens a pixel value x in [0, 1] as x <- x + r x (1 - x), with
   a curve parameter r in [-1, 1] per pixel and colour channel, estimated by LightDCE.
 - **Darkness** Dv (Eq. 12-14): the mean of (luma - 112) / 112 over 8 frames spread over the clip: -1 is
   black, 0 mid-grey, 1 white; ARID's clips average -0.877, and below that a clip counts as dark.
-- **Flicker** L_STC (Eq. 5-6): how much the enhancement changes the differences between a pixel and its
+- **Flicker** L_STC (Eq. 1-4): how much the enhancement changes the differences between a pixel and its
   neighbours (spatial) and between neighbouring frames (temporal); lower is steadier.
 - **Training** (Eq. 7): L_total = L_AR + alpha (W_STC L_STC + L_Dark), with L_AR the recognition
-  (cross-entropy) loss and L_Dark Zero-DCE's exposure, colour and smoothness losses.
+  (cross-entropy) loss (Eq. 6) and L_Dark Zero-DCE's exposure, colour and smoothness losses (Eq. 5).
 - **Confidence**: probabilities are calibrated (temperature scaling); below a threshold, or for a clip
   unlike the training data, the app says "not sure" instead of naming an action.
 
