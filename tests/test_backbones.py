@@ -139,7 +139,12 @@ def test_tiny_eval_any_size(name, shape):
     assert torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name", list_backbones())
+FULL_SIZE_SLOW = ("resnext101", "resnet50", "resnet101")  # full-size networks: the slow selection
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in FULL_SIZE_SLOW else n for n in list_backbones()]
+)
 def test_forward_backward_every_parameter(name):
     # 48x48 keeps the last feature map larger than 1x1 so every BN bias gets a non-zero gradient
     # (on a 1x1x1 map a BN shift feeding only linear layers and another BN has no effect)

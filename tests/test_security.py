@@ -297,7 +297,7 @@ def test_item6_a_failed_enhance_leaves_no_file(server, tmp_path):
     before = set(app.OUT_DIR.glob("*.mp4")) if app.OUT_DIR.exists() else set()
     with pytest.raises(Exception, match="video|decod|file"):
         app.enhance(str(bad), None, 4)
-    assert set(app.OUT_DIR.glob("*.mp4")) == before
+    assert not set(app.OUT_DIR.glob("*.mp4")) - before  # no new (empty) file; old ones may be pruned meanwhile
 
 
 # ------------------------------------------------------------------------- 7. saves
