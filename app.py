@@ -392,7 +392,7 @@ def _analysis_outputs(r: dict) -> tuple:
 
 
 @_human_errors
-def enhance(video, variant, k, progress=gr.Progress()):
+def enhance(video, variant, k, progress=gr.Progress(), start_s=None):
     """The clip enhanced within the server's per-request bounds.
 
     Returns:
@@ -404,11 +404,21 @@ def enhance(video, variant, k, progress=gr.Progress()):
     os.close(fd)
     try:
         tell = None if on_zero_gpu() else (lambda done, total: progress((done, total), desc="enhancing", unit="frames"))
-        result = _on_gpu(service.enhance_video, path, _check_variant(variant), _k(k), out_path=out, on_progress=tell)
+        result = _on_gpu(
+            service.enhance_video, path, _check_variant(variant), _k(k), out_path=out, on_progress=tell, start_s=start_s
+        )
     except BaseException:
         Path(out).unlink(missing_ok=True)  # a failed request leaves no file behind
         raise
     return result["path"], result["note"]
+
+
+@_human_errors
+def enhance_segment(video, variant, k, start_s, progress=gr.Progress()):
+    """The clip enhanced from ``start_s`` seconds on (within the server's bounds): (mp4 path, note)."""
+    if start_s is None:
+        raise service.ServiceError("give the segment's start in seconds (the timeline shows where the action is)")
+    return enhance(video, variant, k, progress=progress, start_s=float(start_s))
 
 
 def snap_wstc(w_stc):
@@ -896,6 +906,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                                 None, label="Segment start (s)", minimum=0, elem_id="segment-start", scale=2
                             )
                             seg_run = gr.Button("Recognise this segment", elem_id="segment-btn", scale=1)
+                            seg_enhance = gr.Button("Enhance from here", elem_id="segment-enhance-btn", scale=1)
             slider = gr.ImageSlider(
                 label="Before / after, full size: the middle frame of the recognised part (drag the handle)",
                 elem_id="before-after",
@@ -1060,6 +1071,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
         enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", show_progress_on=[enhanced], **model_work
     )
     video.upload(preview_upload, [video], [video, preview_note], api_visibility="private")
+    seg_enhance.click(
+        enhance_segment, [*rec_inputs, seg_start], [enhanced, enhanced_note], api_name="enhance_segment", **model_work
+    )
     seg_run.click(analyse_segment, [*rec_inputs, seg_start], rec_outputs, api_name="analyse_segment", **model_work)
     tl_run.click(timeline, rec_inputs, [tl_plot, tl_note], api_name="timeline", **model_work)
     wstc.input(snap_wstc, [wstc], [variant, wstc], api_visibility="private", queue=False)

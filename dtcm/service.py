@@ -592,11 +592,12 @@ def _verdict(dv: float) -> str:
 ENHANCE_MAX_PIXELS = int(float(os.environ.get("DTCM_ENHANCE_MAX_PIXELS", 200e6)))  # frames x width x height per call
 
 
-def _enhance_plan(info, max_pixels: int) -> tuple[int, int | None]:
+def _enhance_plan(info, max_pixels: int, available: int | None = None) -> tuple[int, int | None]:
     """(frames to keep, short side to decode at or None for the clip's own) within one request's budget."""
     from dtcm.video import LIMITS
 
-    frames = max(1, min(info.frames or LIMITS.max_frames, LIMITS.max_frames))
+    available = info.frames if available is None else available
+    frames = max(1, min(available or LIMITS.max_frames, LIMITS.max_frames))
     w, h = info.width, info.height
     short = min(w, h, LIMITS.max_short_side)
     area = w * h * (short / min(w, h)) ** 2
@@ -616,10 +617,12 @@ def enhance_video(
     out_path=None,
     estimate_size: int | None = 256,
     on_progress=None,
+    start_s: float | None = None,
 ) -> dict:
-    """Enhance a clip into a browser-playable H.264 mp4, within this server's per-request bounds.
+    """Enhance a clip (or the part from ``start_s`` seconds on) into a browser-playable H.264 mp4, within this
+    server's per-request bounds.
 
-    At most ``video.LIMITS.max_frames`` frames from the start are kept, and the size drops (aspect kept)
+    At most ``video.LIMITS.max_frames`` frames from the start (or from ``start_s``) are kept, and the size drops (aspect kept)
     so that frames x width x height stays within ``DTCM_ENHANCE_MAX_PIXELS``; the result says exactly
     what was produced. Curves are estimated on keyframes downscaled so their short side is
     ``estimate_size`` and upsampled (the Zero-DCE++ idea); None estimates at full resolution.
@@ -644,8 +647,13 @@ def enhance_video(
         if model.enhancer is None:
             raise ServiceError(f"the variant {variant!r} has no enhancer; pick a DTCM variant")
         info = _video_call(video.probe, path)
-        keep, size = _enhance_plan(info, ENHANCE_MAX_PIXELS)
-        frames, fps = _video_call(video.read_video, path, size=size, max_frames=keep)
+        first = _segment_start(start_s, info)
+        keep, size = _enhance_plan(info, ENHANCE_MAX_PIXELS, info.frames - first)
+        if first:
+            idx = np.arange(first, min(first + keep, info.frames))
+            frames, fps = _video_call(video.read_frames, path, idx, size=size), info.fps
+        else:
+            frames, fps = _video_call(video.read_video, path, size=size, max_frames=keep)
         k = k or model.config.k
         step = k * ENHANCE_CHUNK_GROUPS  # a whole number of k-frame groups: the same curves as one pass
         out = np.empty_like(frames)
@@ -659,18 +667,19 @@ def enhance_video(
     video.write_video(out_path, out, fps)
     n, h, w = out.shape[:3]
     total = max(info.frames, n)
-    part = (
-        f"all {n} frames"
-        if n >= total
-        else f"frames 1-{n} of {total} (the first {n / fps:.1f} s of {total / fps:.1f} s)"
-    )
+    if first:
+        part = f"frames {first + 1}-{first + n} of {total} ({first / fps:.1f}-{(first + n) / fps:.1f} s of {total / fps:.1f} s)"
+    elif n >= total:
+        part = f"all {n} frames"
+    else:
+        part = f"frames 1-{n} of {total} (the first {n / fps:.1f} s of {total / fps:.1f} s)"
     size_note = (
         f"at the clip's own size, {w}x{h}"
         if (w, h) == (info.width, info.height)
         else f"at {w}x{h} (the clip is {info.width}x{info.height})"
     )
     seconds = time.perf_counter() - t
-    cut = n < total or (w, h) != (info.width, info.height)
+    cut = n < total - first or (w, h) != (info.width, info.height)
     note = f"Enhanced {part} {size_note} in {seconds:.1f} s" + (
         f"; this server enhances at most {_limit_phrase(ENHANCE_MAX_PIXELS)} per request." if cut else "."
     )
@@ -678,6 +687,7 @@ def enhance_video(
         "path": str(out_path),
         "frames": int(n),
         "source_frames": int(total),
+        "first": int(first) + 1,
         "width": int(w),
         "height": int(h),
         "source_width": int(info.width),
@@ -686,6 +696,20 @@ def enhance_video(
         "seconds": seconds,
         "note": note,
     }
+
+
+def _segment_start(start_s, info) -> int:
+    """The first frame of a segment that starts ``start_s`` seconds in (0: the clip's start)."""
+    if start_s is None:
+        return 0
+    try:
+        start_s = float(start_s)
+    except (TypeError, ValueError):
+        raise ServiceError(f"the segment start must be a number of seconds, got {start_s!r}") from None
+    duration = info.frames / (info.fps or 1.0)
+    if not 0 <= start_s < duration:
+        raise ServiceError(f"the segment start must be from 0 to under {duration:.1f} s for this clip, got {start_s:g}")
+    return min(int(round(start_s * (info.fps or 1.0))), info.frames - 1)
 
 
 def _limit_phrase(max_pixels: int) -> str:

@@ -69,7 +69,7 @@ def show_result(result: dict):
     return clip.container()
 
 
-def show_enhanced(path: str, name: str, variant: str, k: int) -> None:
+def show_enhanced(path: str, name: str, variant: str, k: int, start: float | None = None) -> None:
     """Enhance the clip (within the server's bounds), with frames done as it goes; play it and offer it."""
     st.markdown("**Enhanced clip** (H.264)")
     old = st.session_state.get("enhanced")
@@ -79,7 +79,15 @@ def show_enhanced(path: str, name: str, variant: str, k: int) -> None:
         bar.progress(done / total, text=f"enhancing: {done} of {total} frames")
 
     result = remembered(
-        "enhanced", (path, variant, k), "enhancing the clip", service.enhance_video, path, variant, k, on_progress=tell
+        "enhanced",
+        (path, variant, k, start),
+        "enhancing the clip",
+        service.enhance_video,
+        path,
+        variant,
+        k,
+        on_progress=tell,
+        start_s=start,
     )
     bar.empty()
     out = result["path"] if result else None
@@ -114,7 +122,7 @@ def show_timeline(path: str, variant: str, k: int, result: dict) -> None:
                 st.caption(f"{len(tl['windows'])} windows over {tl['duration_s']:.1f} s, in {tl['seconds']:.1f} s.")
         last = max(0.0, (result["info"]["frames"] - result["window"]["frames"]) / (result["info"]["fps"] or 1.0))
         st.number_input(
-            "Segment start (s): recognise the frames from here (empty: the middle)",
+            "Segment start (s): recognise from here, and enhance from here (empty: the middle, and the whole clip)",
             min_value=0.0,
             max_value=float(last),
             value=None,
@@ -140,5 +148,5 @@ else:
     )
     if result is not None:
         with show_result(result):
-            show_enhanced(path, name, variant, k)
+            show_enhanced(path, name, variant, k, start)
         show_timeline(path, variant, k, result)

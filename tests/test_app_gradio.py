@@ -193,6 +193,8 @@ def test_long_clip_timeline_and_a_chosen_segment(client, server, tmp_path):
     assert out[-1]["window"]["start_s"] == pytest.approx(15.0) and "(15.0-" in out[2]
     with pytest.raises(AppError, match="segment start must be from 0 to"):
         client.predict(handle_file(str(clip)), server[1], 4, 99.0, api_name="/analyse_segment")
+    path, note = client.predict(handle_file(str(clip)), server[1], 4, 15.0, api_name="/enhance_segment")
+    assert "frames 151-200 of 200 (15.0-20.0 s of 20.0 s)" in note and Path(path).is_file()
 
 
 def test_eight_concurrent_requests_all_succeed(client, server):

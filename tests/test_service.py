@@ -210,3 +210,15 @@ def test_enhance_in_groups_reports_progress_and_matches_one_pass(weights, tmp_pa
     )
     assert np.array_equal(whole, chunked)  # groups of k never straddle a chunk
     assert r["frames"] == 150
+
+
+def test_enhance_a_chosen_segment_says_which_frames(weights, tmp_path):
+    rng = np.random.default_rng(8)
+    path = tmp_path / "long.mp4"
+    video.write_video(path, rng.integers(0, 30, (100, 48, 64, 3)).astype(np.uint8), 10)
+    r = service.enhance_video(str(path), out_path=str(tmp_path / "seg.mp4"), start_s=6.0)
+    assert (r["first"], r["frames"]) == (61, 40)
+    assert "frames 61-100 of 100 (6.0-10.0 s of 10.0 s)" in r["note"] and "at most" not in r["note"]
+    assert video.probe(r["path"]).frames == 40
+    with pytest.raises(service.ServiceError, match="segment start must be from 0 to under 10.0 s"):
+        service.enhance_video(str(path), start_s=10.0)

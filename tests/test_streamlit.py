@@ -261,3 +261,5 @@ def test_recognise_states_the_frames_the_label_set_and_draws_a_timeline(tiny_wei
     at.number_input(key="recognise_start").set_value(5.0).run()
     assert not at.exception and not at.error
     assert at.session_state["analysis"]["value"]["window"]["start_s"] == pytest.approx(5.0)
+    assert at.session_state["enhanced"]["value"]["first"] == 51  # enhanced from the segment on
+    assert "frames 51-120 of 120" in " ".join(c.value for c in at.caption)
