@@ -200,6 +200,21 @@ def _examples() -> list[list[str]]:
     return [[path] for path, _ in service.example_clips()]
 
 
+def _example_shelf() -> list[tuple[str, str]]:
+    """The examples' brightened middle frames with their captions, for the Recognise tab's shelf."""
+    try:
+        return [(_image_file(img), caption) for _, img, caption in service.example_previews()]
+    except Exception:
+        log.exception("could not make the example previews")
+        return []
+
+
+def pick_example(evt: gr.SelectData):
+    """The clip behind the clicked example preview."""
+    previews = service.example_previews()
+    return previews[evt.index][0] if 0 <= evt.index < len(previews) else gr.skip()
+
+
 def _example_labels() -> list[str]:
     return [caption for _, caption in service.example_clips()]
 
@@ -851,12 +866,15 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                     preview_note = gr.Markdown(elem_id="preview-note")
                     run = gr.Button(
                         "Analyse", variant="primary", elem_id="analyse-btn"
-                    )  # under the clip: on a phone too
-                    gr.Examples(
-                        _examples(),
-                        inputs=[video],
-                        label="Examples (true action first)",
-                        example_labels=_example_labels(),
+                    )  # under the clip, on a phone too
+                    example_shelf = gr.Gallery(
+                        _example_shelf(),
+                        label="Examples, brightened so you can see them (click one; true action first)",
+                        columns=5,
+                        height="auto",
+                        allow_preview=False,
+                        object_fit="cover",
+                        elem_id="example-shelf",
                     )
                     with gr.Group():
                         variant = gr.Dropdown(
@@ -1071,6 +1089,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
         enhance, rec_inputs, [enhanced, enhanced_note], api_name="enhance", show_progress_on=[enhanced], **model_work
     )
     video.upload(preview_upload, [video], [video, preview_note], api_visibility="private")
+    example_shelf.select(pick_example, None, [video], api_visibility="private", queue=False)
     seg_enhance.click(
         enhance_segment, [*rec_inputs, seg_start], [enhanced, enhanced_note], api_name="enhance_segment", **model_work
     )

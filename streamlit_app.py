@@ -114,6 +114,10 @@ def clip_input(prefix: str) -> tuple[str | None, str | None]:
         key=f"{prefix}_example",
         disabled=not captions,
     )
+    previews = service.example_previews()
+    if previews:
+        with st.expander("What the examples show (brightened so you can see them)"):
+            st.image([img for _, img, _ in previews], caption=[c for _, _, c in previews], width=120)
     if upload is not None:
         return run_safely("reading the upload", keep_upload, f"{prefix}_file", upload), upload.name
     if example is not None:

@@ -222,3 +222,11 @@ def test_enhance_a_chosen_segment_says_which_frames(weights, tmp_path):
     assert video.probe(r["path"]).frames == 40
     with pytest.raises(service.ServiceError, match="segment start must be from 0 to under 10.0 s"):
         service.enhance_video(str(path), start_s=10.0)
+
+
+def test_examples_have_captions_and_visible_previews():
+    clips = service.example_clips()
+    assert clips and all(caption.split(":")[0] in {"Drink", "Jump", "Pour", "Walk", "Wave"} for _, caption in clips)
+    for path, img, caption in service.example_previews():
+        raw = video.read_frames(path, [video.probe(path).frames // 2], size=img.shape[0])[0]
+        assert img.mean() > raw.mean() + 30 and caption  # brightened: what the clip shows can be seen
