@@ -184,3 +184,17 @@ def test_on_a_phone_upload_and_analyse_are_above_the_fold_and_every_tab_is_there
     assert not cut, cut
     page.screenshot(path=str(browser_app[2] / "phone.png"), full_page=False)
     page.close()
+
+
+def test_the_example_shelf_shows_what_each_clip_is_and_loads_it(browser_app):
+    page, toasts = _page(browser_app)
+    shelf = page.locator("#example-shelf")
+    _wait(page, "[...document.querySelectorAll('#example-shelf img')].filter(i => i.naturalWidth > 0).length >= 5")
+    captions = shelf.inner_text()
+    assert "Drink: synthetic actor" in captions and "Walk: synthetic actor" in captions, captions
+    shelf.locator("img").first.click()
+    _wait(page, "(v => v && v.readyState >= 2)(document.querySelector('#rec-video video'))")
+    page.locator("#analyse-btn").click()
+    assert "The actions were recognised from" in _analysed(page)
+    assert not toasts, toasts
+    page.close()
