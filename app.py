@@ -25,7 +25,6 @@ import math
 import os
 import re
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -324,11 +323,11 @@ def _prune_outputs() -> None:
 
 
 # --------------------------------------------------------------------------------------- Recognise
-def _top5_plot(top5, not_sure: str | None = None) -> go.Figure:
-    title = "<br>".join(textwrap.wrap(not_sure, 80)) if not_sure else ""  # else the component's label names it
-    fig = service.top5_figure(top5, title=title)
+def _top5_plot(top5, guesses: bool = False) -> go.Figure:
+    """The Top-5 bars; titled "guesses" when the model is not sure (the sentence above the chart says why)."""
+    fig = service.top5_figure(top5, title="Its guesses, not an answer" if guesses else "")
     fig.update_traces(cliponaxis=False)  # a 100% bar keeps its label
-    top = 16 + 18 * title.count("<br>") + 18 if title else 10
+    top = 34 if guesses else 10
     fig.update_layout(height=240 + top, margin=dict(l=10, r=56, t=top, b=10), title_font_size=13)
     return fig
 
@@ -340,7 +339,8 @@ def analyse(video, variant, k):
     Returns:
         (darkness text, model text, clip text (with the frames classified), Top-5 plotly figure (titled
         with the not-sure sentence when the model is not sure), L_STC float, frames before, frames after,
-        RGB-diff before, RGB-diff after (galleries), the full-size before/after pair (image slider), timings rows
+        RGB-diff before, RGB-diff after (galleries), the full-size before/after pair (image slider), the
+        verdict (Markdown: the action, or "not sure" and why), timings rows
         [[stage, seconds]], result dict for JSON).
     """
     return _analysis_outputs(_on_gpu(service.analyse, _check_video(video), _check_variant(variant), _k(k)))
@@ -390,17 +390,19 @@ def _analysis_outputs(r: dict) -> tuple:
         "window": r["window"],
         "timings": r["timings"],
     }
+    not_sure = service.not_sure_sentence(r["verdict"])
     return (
         darkness,
         model,
         clip,
-        _top5_plot(r["top5"], service.not_sure_sentence(r["verdict"])),
+        _top5_plot(r["top5"], bool(not_sure)),
         round(float(r["stc"]), 6),
         _gallery(r["frames_before"]),
         _gallery(r["frames_after"]),
         _gallery(r["diff_before"]),
         _gallery(r["diff_after"]),
         (_image_file(r["full_before"]), _image_file(r["full_after"])),
+        f"**{not_sure}**" if not_sure else f"**Recognised: {r['top5'][0][0]}** ({r['top5'][0][1]:.0%}).",
         timings,
         _plain(summary),
     )
@@ -897,14 +899,19 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                 with gr.Column(scale=6):
                     with gr.Row():
                         darkness = gr.Textbox(
-                            label="How dark is it (-1 black, 0 mid-grey, 1 white)", lines=2, max_lines=3
+                            label="How dark is it (-1 black, 0 mid-grey, 1 white)", lines=2, max_lines=8, min_width=300
                         )
                         stc = gr.Number(
-                            label="Flicker added by the enhancement (L_STC; lower is steadier)", precision=6
+                            label="Flicker added by the enhancement (L_STC; lower is steadier)",
+                            precision=6,
+                            min_width=300,
                         )
                     with gr.Row():
-                        model_used = gr.Textbox(label="Model used", lines=2, max_lines=2, scale=3)
-                        clip_info = gr.Textbox(label="Clip, and the frames recognised", lines=3, max_lines=4, scale=2)
+                        model_used = gr.Textbox(label="Model used", lines=2, max_lines=6, scale=3, min_width=300)
+                        clip_info = gr.Textbox(
+                            label="Clip, and the frames recognised", lines=3, max_lines=10, scale=2, min_width=300
+                        )
+                    verdict = gr.Markdown(elem_id="verdict")
                     top5 = gr.Plot(label="Top-5 actions, classified after DTCM enhancement", elem_id="top5")
                     gr.Markdown(_known_actions(), elem_id="known-actions")
                     enhanced = gr.Video(
@@ -1078,6 +1085,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
         diff_before,
         diff_after,
         slider,
+        verdict,
         timings,
         result_json,
     ]

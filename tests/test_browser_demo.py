@@ -182,7 +182,18 @@ def test_on_a_phone_upload_and_analyse_are_above_the_fold_and_every_tab_is_there
         "e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflow === 'hidden').map(e => e.innerText)"
     )
     assert not cut, cut
-    page.screenshot(path=str(browser_app[2] / "phone.png"), full_page=False)
+    from test_app_gradio import EXAMPLES
+
+    page.locator("#rec-video input[type=file]").set_input_files(str(EXAMPLES[0]))
+    page.locator("#analyse-btn").click()
+    _analysed(page)
+    page.wait_for_timeout(500)
+    cut = page.evaluate(  # a result text box that needs scrolling to be read is cut
+        "() => [...document.querySelectorAll('textarea')].filter(t => t.offsetParent && t.value && "
+        "t.scrollHeight > t.clientHeight + 2).map(t => t.value)"
+    )
+    assert not cut, cut
+    page.screenshot(path=str(browser_app[2] / "phone.png"), full_page=True)
     page.close()
 
 

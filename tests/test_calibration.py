@@ -158,13 +158,14 @@ def test_predict_cli_prints_not_sure_then_guesses(unsure, clip, capsys):
     assert [line.split(".")[0] for line in lines[2:]] == ["1", "2", "3", "4", "5"]
 
 
-def test_gradio_handler_titles_the_chart_not_sure(unsure, clip):
+def test_gradio_handler_says_not_sure_above_the_chart(unsure, clip):
     pytest.importorskip("gradio")
     import app
 
     out = app.analyse(clip, "unsure", 4)
-    plot, result = out[3], out[-1]
-    assert plot.layout.title.text.startswith("Not sure what this is:")
+    plot, verdict, result = out[3], out[-3], out[-1]
+    assert verdict.strip("*").startswith("Not sure what this is:")  # in plain words, above the chart
+    assert plot.layout.title.text == "Its guesses, not an answer"
     assert result["verdict"]["sure"] is False
 
 
