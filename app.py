@@ -58,18 +58,11 @@ METHOD_SHORT = {
     "he": "HE",
     "clahe": "CLAHE",
     "msr": "MSR",
-    "zerodce": "Zero-DCE",
+    "zerodce-published": "Zero-DCE (published)",
+    "zerodce": "Zero-DCE (ours)",
     "dtcm": "DTCM",
 }
-METHOD_NAMES = {
-    "none": "None (input)",
-    "gic": "GIC (gamma)",
-    "he": "HE (histogram eq.)",
-    "clahe": "CLAHE",
-    "msr": "MSR (retinex)",
-    "zerodce": "Zero-DCE",
-    "dtcm": "DTCM",
-}
+METHOD_NAMES = service.METHOD_LABELS
 ACTIVE_STATES = ("preparing", "running", "stopping")
 AUTO_INIT = "auto"  # the service starts from the default variant when its backbone fits, else fresh
 INIT_CHOICE = ("auto (default variant)", AUTO_INIT)
@@ -252,7 +245,7 @@ def analyse(video, variant, k):
     entry = _variants().get(r["variant"], {})
     wstc = f"W_STC {float(entry['w_stc']):g}, " if entry.get("w_stc") is not None else ""
     vote = "dark" if d["dark_vote"] else "not dark"
-    darkness = f"{d['verdict']}; frame vote (released tool): {vote}"
+    darkness = f"{d['verdict']}; frame vote (released tool): {vote}\n{r['enhancement']['sentence']}"
     model = f"{r['variant']} ({wstc}k = {r['k']})"
     clip = f"{info['frames']} frames, {info['width']}x{info['height']} at {info['fps']:g} fps"
     timings = [[stage, round(float(s), 3)] for stage, s in r["timings"].items()]
@@ -260,6 +253,7 @@ def analyse(video, variant, k):
         "variant": r["variant"],
         "k": r["k"],
         "darkness": d,
+        "enhancement": r["enhancement"],
         "top5": [{"label": label, "prob": p} for label, p in r["top5"]],
         "stc": r["stc"],
         "info": info,

@@ -23,10 +23,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dtcm.images import is_image
+
 __all__ = [
     "BACKBONES",
     "K_CHOICES",
+    "ALL_METHODS",
     "METHODS",
+    "METHOD_LABELS",
+    "PUBLISHED_ENV",
     "ServiceError",
     "analyse",
     "compare",
@@ -41,7 +46,20 @@ __all__ = [
 
 K_RANGE = (1, 16)  # the k slider's range
 K_CHOICES = (1, 2, 4, 8, 16)  # the k values the paper studies (Table IX)
-METHODS = ("none", "gic", "he", "clahe", "msr", "zerodce", "dtcm")  # the Compare tab's enhancers
+PUBLISHED_ENV = "DTCM_ZERODCE_PUBLISHED"  # a folder made by `dtcm import-zerodce` (the authors' weights)
+ALL_METHODS = ("none", "gic", "he", "clahe", "msr", "zerodce-published", "zerodce", "dtcm")
+# the Compare tab's enhancers: the published Zero-DCE when this server has it
+METHODS = tuple(m for m in ALL_METHODS if m != "zerodce-published" or os.environ.get(PUBLISHED_ENV))
+METHOD_LABELS = {  # what both UIs call each enhancer
+    "none": "None (input)",
+    "gic": "GIC (gamma)",
+    "he": "HE (histogram eq.)",
+    "clahe": "CLAHE",
+    "msr": "MSR (retinex)",
+    "zerodce-published": "Zero-DCE (published weights)",
+    "zerodce": "Zero-DCE (trained here)",
+    "dtcm": "DTCM",
+}
 SHOWN_FRAMES = 8  # frames per gallery
 MODEL_CACHE_SIZE = int(os.environ.get("DTCM_MODEL_CACHE", "4"))  # models held in memory at once
 ENHANCER_ONLY = {"zerodce": "zerodce-real", "lightdce": "lightdce-real"}  # zero-reference enhancer variants
@@ -257,10 +275,13 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
         variant: a model variant name (``list_variants()``); None for the default.
         k: frame-sharing factor 1..16; None for the variant's own.
     Returns:
-        dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``frames_before``/``frames_after``
+        dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``enhancement`` {action (enhance, soften or
+        skip), strength, dv, luma, change, sentence} (what dtcm.adaptive decided), ``frames_before``/``frames_after``
         (lists of uint8 (H, W, 3)), ``diff_before``/``diff_after`` (colour-mapped RGB-difference maps on
         one scale), ``top5`` [(label, prob)], ``stc`` (spatio-temporal inconsistency L_STC of the
         enhanced clip), ``k``, ``variant``, ``timings`` {stage: seconds}, ``info`` (video facts).
+        A photo (jpg, png, bmp, webp) is enhanced only: ``top5`` is empty, ``stc`` None and ``note`` says that
+        recognition needs a clip.
     """
     import torch
 
@@ -274,6 +295,8 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
     model = get_model(variant)
     cfg = model.config
     timings["load model"] = time.perf_counter() - t0
+    if is_image(path):
+        return _analyse_photo(path, model, variant, timings, t0)
 
     t = time.perf_counter()
     info = _video_call(video.probe, path)
@@ -290,6 +313,8 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
     with torch.inference_mode():
         t = time.perf_counter()
         y, _ = model.enhance(x, k)
+        decision = _decide(dv, x, y)
+        y = x + decision.strength * (y - x)  # skip (0), soften or enhance in full (1): dtcm.adaptive
         timings["enhance"] = time.perf_counter() - t
         t = time.perf_counter()
         logits = model.classify(y)
@@ -305,6 +330,7 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
             "dark_vote": darkness.is_dark_vote(dark_frames),
             "verdict": _verdict(dv),
         },
+        "enhancement": decision.to_dict(),
         "top5": _topk(logits, cfg.class_names),
         "stc": stc,
         "info": {"frames": info.frames, "fps": info.fps, "width": info.width, "height": info.height},
@@ -313,6 +339,51 @@ def analyse(path, variant: str | None = None, k: int | None = None) -> dict:
     timings["total"] = time.perf_counter() - t0
     result["timings"] = timings
     return result
+
+
+def _decide(dv: float, x, y):
+    """The pipeline's decision for this clip from Dv and the enhancer's own change (dtcm.adaptive)."""
+    from dtcm import adaptive
+
+    if y is x:  # no enhancer
+        return adaptive.Decision("skip", 0.0, dv, adaptive.luma_of_dv(dv), 0.0, "This variant has no enhancer.")
+    luma = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1, 1)
+    change = float(((y - x) * luma).sum(1).abs().mean()) * 255
+    return adaptive.decide(dv, change)
+
+
+def _analyse_photo(path: str, model, variant, timings: dict, t0: float) -> dict:
+    """Analyse on a photo: darkness and enhancement (with the pipeline's decision), no recognition."""
+    from dtcm import adaptive, darkness, still
+    from dtcm.enhance_cli import enhance_frames
+
+    if model.enhancer is None:
+        raise ServiceError("recognition needs a clip, and this variant has no enhancer to apply to a photo")
+    t = time.perf_counter()
+    photo = still.load_photo(path)
+    dv = darkness.darkness_score(photo[None])
+    timings["decode"] = time.perf_counter() - t
+    t = time.perf_counter()
+    full = enhance_frames(model, photo[None], k=1, estimate_size=None)
+    decision = adaptive.decide(dv, adaptive.luma_change(photo[None], full))
+    panels = still.photo_panels(photo, lambda f: adaptive.apply_decision(f, full, decision))
+    timings["enhance"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    h, w = photo.shape[:2]
+    return {
+        "variant": variant or default_variant(),
+        "k": 1,
+        "darkness": {
+            "dv": dv,
+            "dark": darkness.is_dark(dv),
+            "dark_vote": darkness.is_dark(dv),
+            "verdict": _verdict(dv),
+        },
+        "enhancement": decision.to_dict(),
+        "info": {"frames": 1, "fps": 0.0, "width": w, "height": h},
+        "timings": timings,
+        **{key: v for key, v in panels.items() if key != "seconds"},
+    }
 
 
 def _verdict(dv: float) -> str:
@@ -344,6 +415,10 @@ def enhance_clip(
 
     k = _check_k(k)
     path = _check_path(path)
+    if is_image(path):
+        raise ServiceError(
+            "this is a photo: its enhanced version is in the frames above; the enhanced clip is for videos"
+        )
     model = get_model(variant)
     if model.enhancer is None:
         raise ServiceError(f"the variant {variant!r} has no enhancer; pick a DTCM variant")
@@ -359,6 +434,9 @@ def enhance_clip(
 # ------------------------------------------------------------------------------------------ compare
 def _enhancer_model(name: str):
     """A zero-reference enhancer variant for the Compare tab, or None when it is not installed."""
+    if name == "zerodce-published":
+        folder = os.environ.get(PUBLISHED_ENV)
+        return get_model(folder) if folder else None
     variant = ENHANCER_ONLY[name]
     if variant in list_variants("enhancer"):
         return get_model(variant)
@@ -384,11 +462,13 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
 
     k = _check_k(k)
     path = _check_path(path)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown or not methods:
-        raise ServiceError(f"unknown enhancers {unknown}; choose from {', '.join(METHODS)}")
+        raise ServiceError(f"unknown enhancers {unknown}; choose from {', '.join(ALL_METHODS)}")
     model = get_model(variant)
     cfg = model.config
+    if is_image(path):
+        return _compare_photo(path, methods, model)
     clip = _video_call(video.read_clip, path, cfg.clip_len, "dense", size=cfg.short_side)
     x = video.to_batch(clip, cfg.short_side, cfg.crop_size)
     before = _to_uint8(x)
@@ -405,7 +485,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             else:
                 enh = _enhancer_model(m)
                 if enh is None:
-                    out[m] = {"error": f"no {m} weights are installed ({ENHANCER_ONLY[m]})"}
+                    out[m] = {"error": _missing(m)}
                     continue
                 y, _ = enh.enhance(x, k if k is not None else 1)
             logits = model.classify(y)
@@ -416,6 +496,33 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             "top5": _topk(logits, cfg.class_names),
             "seconds": time.perf_counter() - t,
         }
+    return out
+
+
+def _missing(m: str) -> str:
+    if m == "zerodce-published":
+        return f"the published Zero-DCE is not installed here (set {PUBLISHED_ENV} to a dtcm import-zerodce folder)"
+    return f"no {m} weights are installed ({ENHANCER_ONLY[m]})"
+
+
+def _compare_photo(path: str, methods, model) -> dict:
+    """Compare on a photo: every enhancer on the one image, nothing classified (``still.IMAGE_NOTE``)."""
+    from dtcm import classic, still
+    from dtcm.enhance_cli import enhance_frames
+
+    photo = still.load_photo(path)
+    out = {"_order": list(methods), "_note": still.IMAGE_NOTE}
+    for m in methods:
+        if m == "none":
+            out[m] = still.photo_panels(photo, lambda f: f)
+        elif m in classic.CLASSIC_ENHANCERS:
+            out[m] = still.photo_panels(photo, lambda f, m=m: classic.enhance_classic(m, f))
+        else:
+            enh = model if m == "dtcm" else _enhancer_model(m)
+            if enh is None or enh.enhancer is None:
+                out[m] = {"error": _missing(m) if enh is None else f"the variant has no enhancer ({m})"}
+                continue
+            out[m] = still.photo_panels(photo, lambda f, e=enh: enhance_frames(e, f, k=1, estimate_size=None))
     return out
 
 

@@ -38,6 +38,7 @@ def show_result(result: dict):
         f"Variant {result['variant']}, k = {result['k']}. Clip: {info['width']}x{info['height']}, "
         f"{info['frames']} frames at {info['fps']:.3g} fps."
     )
+    st.info(result["enhancement"]["sentence"])
 
     chart, clip, times = st.columns([5, 4, 3])
     with chart:
