@@ -4,12 +4,13 @@ Every step takes a batch of still crops: SICE's real multi-exposure shots and we
 filmed by the low-light camera model at an exposure from x0.01 to x1. Every ``--clip-every`` steps it adds a
 batch of clips: pans/zooms over a photo filmed at one exposure, or windows of real footage, enhanced with frame
 sharing k. Loss (no labels): W_STC L_STC + L_Dark (SPEC A6) + ``--w-local-color`` times the local
-colour-constancy term (dtcm.losses.local_color_loss). 10 % of the photos are held out (dtcm.data.photos) and
+colour-constancy term (dtcm.losses.local_color_loss), L_exp weighted ``--w-exp`` (1 in L_Dark). 10 % of the photos are held out (dtcm.data.photos) and
 scored every ``--val-every`` steps. Outputs are DTCM folders (``save_pretrained``) whose enhancer is the trained
 one and whose classifier is copied from ``--template`` (unused by enhancer-only variants).
 
     python scripts/train_enhancer_real.py --data ../shared/data/enhance_train --enhancer lightdce \\
         --template weights/lightdce-real --output-dir runs/lightdce-photos
+    python scripts/train_enhancer_real.py --recipe weights/recipes/photos/lightdce.json   # the shipped run
     accelerate launch scripts/train_enhancer_real.py ...   # the same loop on GPUs
 """
 
@@ -32,7 +33,11 @@ from dtcm.model import DTCM
 
 
 def parse_args(argv=None):
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--recipe", default=None)
+    known, _ = pre.parse_known_args(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", default=None, help="a JSON of these flags (underscored keys); flags given win")
     p.add_argument("--data", required=True, help="folder of training photos (enhance_train/)")
     p.add_argument("--footage", nargs="*", default=[], help="real videos for footage clips")
     p.add_argument("--enhancer", choices=["lightdce", "zerodce"], default="lightdce")
@@ -50,6 +55,7 @@ def parse_args(argv=None):
     p.add_argument("--filmed", type=float, default=0.5, help="share of still crops filmed by the camera model")
     p.add_argument("--w-stc", type=float, default=4.0)
     p.add_argument("--w-local-color", type=float, default=5.0, help="0 turns the local colour term off")
+    p.add_argument("--w-exp", type=float, default=1.0, help="weight of L_exp (L_Dark has 1)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--warmup", type=int, default=50)
@@ -57,6 +63,15 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    if known.recipe:
+        recipe = {k: v for k, v in json.loads(Path(known.recipe).read_text()).items() if not k.startswith("_")}
+        unknown = sorted(set(recipe) - {a.dest for a in p._actions})
+        if unknown:
+            p.error(f"{known.recipe} has unknown keys {unknown}")
+        p.set_defaults(**recipe)
+        for action in p._actions:  # a recipe may give the required flags
+            if action.dest in recipe:
+                action.required = False
     return p.parse_args(argv)
 
 
@@ -113,7 +128,7 @@ def objective(enhancer, x, k, args) -> dict:
     y, curves = enhancer(x, k)
     terms = total_loss(None, None, x, y, curves, alpha=1.0, w_stc=args.w_stc)
     terms["lcol"] = local_color_loss(y, x)
-    terms["total"] = terms["total"] + args.w_local_color * terms["lcol"]
+    terms["total"] = terms["total"] + args.w_local_color * terms["lcol"] + (args.w_exp - 1.0) * terms["exp"]
     return terms
 
 
