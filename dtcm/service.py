@@ -352,6 +352,15 @@ def _decide(dv: float, x, y):
     return adaptive.decide(dv, change)
 
 
+def _decided(frames: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Whole-video frames after dtcm.adaptive's decision (from Dv and the change on 8 sampled frames)."""
+    from dtcm import adaptive, darkness
+
+    idx = darkness.segment_indices(len(frames))
+    decision = adaptive.decide(darkness.darkness_score(frames[idx]), adaptive.luma_change(frames[idx], out[idx]))
+    return adaptive.apply_decision(frames, out, decision)
+
+
 def _analyse_photo(path: str, model, variant, timings: dict, t0: float) -> dict:
     """Analyse on a photo: darkness and enhancement (with the pipeline's decision), no recognition."""
     from dtcm import adaptive, darkness, still
@@ -424,6 +433,7 @@ def enhance_clip(
         raise ServiceError(f"the variant {variant!r} has no enhancer; pick a DTCM variant")
     frames, fps = _video_call(video.read_video, path)
     out = enhance_frames(model, frames, k or model.config.k, estimate_size=estimate_size)
+    out = _decided(frames, out)  # the same enhance / soften / skip as analyse
     if out_path is None:
         fd, out_path = tempfile.mkstemp(suffix=".mp4", prefix="dtcm_enhanced_")
         os.close(fd)
