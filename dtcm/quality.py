@@ -209,24 +209,32 @@ def classical(name: str) -> Callable[[np.ndarray], np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------- contact sheet
-def contact_sheet(inputs: list[np.ndarray], outputs: dict[str, list], path: str | Path, rows: int = 8) -> Path:
+def _cell(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` shrunk to fit a (W, H) box, centred on dark grey: columns line up whatever the aspect ratio."""
+    w, h = size
+    s = min(w / img.shape[1], h / img.shape[0])
+    small = cv2.resize(
+        img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))), interpolation=cv2.INTER_AREA
+    )
+    out = np.full((h, w, 3), 32, np.uint8)
+    y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
+def contact_sheet(
+    inputs: list[np.ndarray], outputs: dict[str, list], path: str | Path, rows: int = 8, cell=(200, 150)
+) -> Path:
     """A PNG grid: one row per input (evenly spaced, the middle frame of clips), input then each enhancer."""
     pick = np.linspace(0, len(inputs) - 1, min(rows, len(inputs))).round().astype(int)
-    height = 150
     names = ["input", *outputs]
     lines = []
     for i in pick:
         cells = [inputs[i]] + [outputs[n][i] for n in outputs]
-        cells = [c[len(c) // 2] for c in cells]
-        h, w = cells[0].shape[:2]
-        size = (round(w * height / h), height)
-        lines.append(np.concatenate([cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in cells], 1))
-    width = max(line.shape[1] for line in lines)
-    lines = [np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines]
-    header = np.full((24, width, 3), 255, np.uint8)
-    col = width / len(names)
+        lines.append(np.concatenate([_cell(c[len(c) // 2], cell) for c in cells], 1))
+    header = np.full((24, cell[0] * len(names), 3), 255, np.uint8)
     for j, n in enumerate(names):
-        cv2.putText(header, n, (int(j * col) + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(header, n, (j * cell[0] + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     sheet = np.concatenate([header, *lines], 0)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
