@@ -3,10 +3,11 @@
 The darkness score Dv (SPEC A8, dtcm.darkness) gives the clip's mean luma, ``Sc (1 + Dv)``. A clip at or
 below luma 60 is enhanced in full. Above that the enhancer's own effect is measured (the mean absolute luma
 change it makes on the clip's frames) and held to a budget that shrinks from 100 grey levels at luma 60 to
-10 at luma 90 and above: the output is blended back towards the input, ``x + s (y - x)``, so the change is
-exactly ``s`` times the enhancer's. A blend of two images stays in [0, 1] and keeps the curve's ordering of
-pixel values. When the enhancer already changes a lit clip by less than the budget it is applied as is;
-when what would remain is under one grey level, the clip is left alone.
+9 at luma 90 and above (the promise is at most 10; rounding to 8 bits can add a fraction of a level). The
+output is blended back towards the input, ``x + s (y - x)``, so the change is exactly ``s`` times the
+enhancer's. A blend of two images stays in [0, 1] and keeps the curve's ordering of pixel values. When the
+enhancer already changes a lit clip by less than the budget it is applied as is; when what would remain is
+under one grey level, the clip is left alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ __all__ = ["Decision", "decide", "apply_decision", "luma_of_dv", "DARK_LUMA", "L
 
 DARK_LUMA = 60.0  # at or below this mean luma the enhancer runs in full
 LIT_LUMA = 90.0  # at or above this the clip counts as lit: the change budget is LIT_BUDGET
-LIT_BUDGET = 10.0  # grey levels of mean luma change allowed on a lit clip
+LIT_BUDGET = 9.0  # grey levels of mean luma change allowed on a lit clip: 1 under the 10 promised, for 8-bit rounding
 DARK_BUDGET = 100.0  # budget at DARK_LUMA (no practical limit), falling linearly to LIT_BUDGET at LIT_LUMA
 SKIP_BELOW = 1.0  # a remaining change under this many grey levels is not worth doing
 

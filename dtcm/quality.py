@@ -248,7 +248,8 @@ def format_table(results: dict[str, dict]) -> str:
     head = "| enhancer | " + " | ".join(METRICS.values()) + " |"
     rows = [head, "|" + "---|" * (len(METRICS) + 1)]
     for name, m in results.items():
-        cells = ["-" if m[key] is None else (f"{m[key]:.4f}" if key == "stc" else f"{m[key]:.1f}") for key in METRICS]
+        digits = {"stc": 4, "blown_pct": 2, "false_colour": 2}
+        cells = ["-" if m[key] is None else f"{m[key]:.{digits.get(key, 1)}f}" for key in METRICS]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
