@@ -67,6 +67,8 @@ has none).
 ## Limitations
 
 - No ground truth: these are no-reference measures on 70 real low-light photos and 75 held-out lit ones.
+- On the darkest photos it lifts sensor noise and JPEG blocks into visible chroma noise and green/yellow
+  blotches (docs/RESULTS.md, the contact sheet); the published Zero-DCE stays dark there and shows less of it.
 - Not trained on synthetic action clips; the DTCM variants (`dtcm-shufflenetv2-wstc*`) still carry their own,
   older enhancer.
 - Lit inputs: the enhancer alone still brightens them (the exposure target is luma ~150); the pipeline
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
     cards = {
         "lightdce-real": dict(
             what="LightDCE (the paper's lightweight enhancer, 23,688 parameters), trained here on real photographs.",
-            recipe="lightdce.json",
+            recipe="lightdce.json` (stage 1) then `weights/recipes/photos/lightdce_stage2.json",
             steps=args.lightdce_step,
             extra="; the second stage weights L_exp x4 (`--w-exp 4`, `--init` the first stage) to reach the "
             "target brightness on very dark photos",
