@@ -66,18 +66,11 @@ METHOD_SHORT = {
     "he": "HE",
     "clahe": "CLAHE",
     "msr": "MSR",
-    "zerodce": "Zero-DCE",
+    "zerodce-published": "Zero-DCE (published)",
+    "zerodce": "Zero-DCE (ours)",
     "dtcm": "DTCM",
 }
-METHOD_NAMES = {
-    "none": "None (input)",
-    "gic": "GIC (gamma)",
-    "he": "HE (histogram eq.)",
-    "clahe": "CLAHE",
-    "msr": "MSR (retinex)",
-    "zerodce": "Zero-DCE",
-    "dtcm": "DTCM",
-}
+METHOD_NAMES = service.METHOD_LABELS
 ACTIVE_STATES = service.ACTIVE_JOB_STATES
 AUTO_INIT = "auto"  # the service starts from the default variant when its backbone fits, else fresh
 INIT_CHOICE = ("auto (default variant)", AUTO_INIT)
@@ -373,7 +366,7 @@ def _analysis_outputs(r: dict) -> tuple:
     d, info = r["darkness"], r["info"]
     entry = _variants().get(r["variant"], {})
     wstc = f"W_STC {float(entry['w_stc']):g}, " if entry.get("w_stc") is not None else ""
-    darkness = f"{d['verdict'][0].upper()}{d['verdict'][1:]}."
+    darkness = f"{d['verdict'][0].upper()}{d['verdict'][1:]}. {r['enhancement']['sentence']}"
     model = f"{r['variant']} ({wstc}k = {r['k']})"
     clip = (
         f"{info['frames']} frames, {info['width']}x{info['height']} at {info['fps']:g} fps. " + r["window"]["sentence"]
@@ -383,6 +376,7 @@ def _analysis_outputs(r: dict) -> tuple:
         "variant": r["variant"],
         "k": r["k"],
         "darkness": d,
+        "enhancement": r["enhancement"],
         "top5": [{"label": label, "prob": p} for label, p in r["top5"]],
         "verdict": {"sure": r["verdict"]["sure"], "reason": r["verdict"]["reason"]},
         "stc": r["stc"],

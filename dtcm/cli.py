@@ -24,6 +24,8 @@ COMMANDS = {
     "make-synthetic": ("dtcm.synthetic", "render the DarkActions-synth dataset (no data needed)"),
     "flops": ("dtcm.flops", "parameters and multiply-accumulates of a DTCM model"),
     "import-hara": ("dtcm.model", "convert a Hara et al. Kinetics checkpoint to our format"),
+    "import-zerodce": ("dtcm.zerodce_import", "convert the Zero-DCE authors' checkpoint to our format"),
+    "quality": ("dtcm.quality", "enhancement quality on real photos or clips: table, JSON, contact sheet"),
     "push": ("dtcm.hub_push", "push a model folder to the Hugging Face Hub"),
 }
 

@@ -1,4 +1,5 @@
-"""``dtcm enhance IN OUT``: a dark clip in, its enhanced version out as a browser-playable H.264 mp4.
+"""``dtcm enhance IN OUT``: a dark clip in, its enhanced version out as a browser-playable H.264 mp4; or a
+photo (jpg, png, bmp, webp) in and an enhanced photo of the same size out.
 
 The clip is enhanced at its own resolution by the model's curve estimator with frame sharing (SPEC A3):
 curves are estimated on one keyframe per group of k frames and applied to every frame of the group.
@@ -7,6 +8,7 @@ upsampled back, which keeps large clips fast (the Zero-DCE++ idea); 0 / None est
 
 Example:
     $ dtcm enhance dark.mp4 bright.mp4 --k 4 --estimate-size 256
+    $ dtcm enhance night.jpg night_bright.png --model zerodce-published   # $DTCM_ZERODCE_PUBLISHED
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["enhance_file", "enhance_frames"]
+__all__ = ["enhance_file", "enhance_frames", "enhance_image_file", "DEFAULT_ENHANCER", "PUBLISHED_ENV"]
+
+DEFAULT_ENHANCER = "lightdce-real"  # the shipped enhancer trained on real photographs
+PUBLISHED_ENV = "DTCM_ZERODCE_PUBLISHED"  # a folder made by dtcm import-zerodce
 
 
 def enhance_frames(model, frames: np.ndarray, k: int | None = None, estimate_size: int | None = None) -> np.ndarray:
@@ -111,27 +116,71 @@ def enhance_file(
     }
 
 
+def enhance_image_file(model, src, dst, estimate_size: int | None = None) -> dict:
+    """Enhance one photo (jpg, png, bmp, webp) into an image file of the same size (format from ``dst``).
+
+    Returns:
+        ``{"path", "height", "width", "seconds"}``.
+    """
+    from dtcm.images import IMAGE_SUFFIXES, is_image, read_image, write_image
+
+    if not is_image(dst):
+        raise ValueError(f"a photo in gives a photo out: name the output with one of {', '.join(IMAGE_SUFFIXES)}")
+    if Path(dst).exists() and Path(dst).resolve() == Path(src).resolve():
+        raise ValueError("the output would overwrite the input; choose another path")
+    t0 = time.perf_counter()
+    image = read_image(src)
+    out = enhance_frames(model, image[None], k=1, estimate_size=estimate_size)[0]
+    write_image(dst, out)
+    return {"path": str(dst), "height": out.shape[0], "width": out.shape[1], "seconds": time.perf_counter() - t0}
+
+
+def resolve_enhancer_spec(spec: str | None) -> str:
+    """``--model``: None -> the shipped enhancer; ``zerodce-published`` -> the folder in $DTCM_ZERODCE_PUBLISHED."""
+    if spec is None:
+        return DEFAULT_ENHANCER
+    if spec == "zerodce-published":
+        folder = os.environ.get(PUBLISHED_ENV)
+        if not folder:
+            raise ValueError(f"--model zerodce-published needs {PUBLISHED_ENV}=FOLDER (made by dtcm import-zerodce)")
+        return folder
+    return spec
+
+
 def add_cli_arguments(parser) -> None:
-    parser.add_argument("input", help="dark clip (mp4, avi, mov, mkv, webm)")
-    parser.add_argument("output", help="enhanced clip to write (.mp4, H.264)")
-    parser.add_argument("--model", default=None, help="Hub repo id, model folder or shipped variant (default: shipped)")
+    parser.add_argument("input", help="dark clip (mp4, avi, mov, mkv, webm) or photo (jpg, png, bmp, webp)")
+    parser.add_argument("output", help="enhanced clip to write (.mp4, H.264), or an image file for a photo")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"Hub repo id, model folder or variant (default: {DEFAULT_ENHANCER}); "
+        f"zerodce-published reads ${PUBLISHED_ENV}",
+    )
     parser.add_argument("--revision", default=None, help="branch, tag or commit of a Hub repo")
     parser.add_argument("--k", type=int, default=None, help="frame-sharing factor (default: the model's)")
     parser.add_argument(
-        "--estimate-size", type=int, default=256, help="keyframe short side for curve estimation (0: full size)"
+        "--estimate-size",
+        type=int,
+        default=None,
+        help="keyframe short side for curve estimation (0: full size; default 256 for clips, full size for photos)",
     )
     parser.add_argument("--max-frames", type=int, default=None, help="read at most this many frames")
 
 
 def cli_main(args) -> int:
     from dtcm.hub import cli_model
+    from dtcm.images import is_image
 
+    if is_image(args.input):
+        model = cli_model(args.input, resolve_enhancer_spec(args.model), args.revision, args.k)
+        r = enhance_image_file(model, args.input, args.output, estimate_size=args.estimate_size or None)
+        print(f"wrote {r['path']}: {r['width']}x{r['height']}, {r['seconds']:.1f} s")
+        return 0
     if Path(args.output).suffix.lower() != ".mp4":
         raise ValueError(f"the output must be an .mp4 file (H.264), got {args.output!r}")
-    model = cli_model(args.input, args.model, args.revision, args.k)
-    r = enhance_file(
-        model, args.input, args.output, k=args.k, estimate_size=args.estimate_size, max_frames=args.max_frames
-    )
+    model = cli_model(args.input, resolve_enhancer_spec(args.model), args.revision, args.k)
+    size = 256 if args.estimate_size is None else args.estimate_size
+    r = enhance_file(model, args.input, args.output, k=args.k, estimate_size=size, max_frames=args.max_frames)
     print(
         f"wrote {r['path']}: {r['frames']} frames, {r['width']}x{r['height']} at {r['fps']:.3g} fps, "
         f"k={r['k']}, {r['seconds']:.1f} s"

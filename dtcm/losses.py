@@ -17,6 +17,7 @@ __all__ = [
     "stc_loss",
     "exposure_loss",
     "color_constancy_loss",
+    "local_color_loss",
     "illumination_smoothness_loss",
     "dark_loss",
     "action_loss",
@@ -31,6 +32,7 @@ W_TVA = 20.0  # weight of L_tvA inside L_Dark (Eq. 5)
 EXPOSURE_LEVEL = 0.6  # E of the exposure control loss
 REGION = 4  # region size of the spatial-consistency map
 EXPOSURE_PATCH = 16  # patch size of the exposure control loss
+COLOR_PATCH = 32  # patch size of the local colour-constancy term (not in the paper)
 # Four of the eight neighbour offsets; the other four are their mirrors and give the same squared terms.
 _HALF_NEIGHBOURS = ((0, 1), (1, -1), (1, 0), (1, 1))
 
@@ -106,6 +108,23 @@ def color_constancy_loss(y: torch.Tensor) -> torch.Tensor:
     j = _frames(y).mean(dim=(2, 3))  # (N, 3)
     r, g, b = j[:, 0], j[:, 1], j[:, 2]
     return ((r - g).pow(2) + (r - b).pow(2) + (g - b).pow(2)).mean()
+
+
+def local_color_loss(y: torch.Tensor, x: torch.Tensor, patch: int = COLOR_PATCH) -> torch.Tensor:
+    """Local colour constancy (ours, beyond the paper's image-wide L_col): each patch keeps its colour.
+
+    Per ``patch`` x ``patch`` patch, the chromaticity (channel means over their sum) of the enhanced frame
+    is compared with the input's: the mean over patches of the squared distance. Brightening a patch
+    keeps it at 0; a curve that tints one region (violet shadows) does not. y, x: (B, 3, T, H, W) or
+    (N, 3, H, W), at least ``patch`` pixels on each side.
+    """
+    if min(y.shape[-2:]) < patch:
+        raise ValueError(f"frames must be at least {patch}x{patch}, got {tuple(y.shape[-2:])}")
+    jy, jx = (F.avg_pool2d(_frames(v), patch) for v in (y, x))  # (N, 3, H / patch, W / patch)
+    eps = 1e-3  # a black patch counts as grey
+    cy = (jy + eps) / (jy.sum(1, keepdim=True) + 3 * eps)
+    cx = (jx + eps) / (jx.sum(1, keepdim=True) + 3 * eps)
+    return (cy - cx).pow(2).sum(1).mean()
 
 
 def illumination_smoothness_loss(curves: torch.Tensor) -> torch.Tensor:

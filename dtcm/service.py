@@ -25,12 +25,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dtcm.images import is_image
 from dtcm.jobs import ACTIVE as ACTIVE_JOB_STATES  # job states that move on by themselves
 
 __all__ = [
     "BACKBONES",
     "K_CHOICES",
+    "ALL_METHODS",
     "METHODS",
+    "METHOD_LABELS",
+    "PUBLISHED_ENV",
     "ServiceError",
     "analyse",
     "compare",
@@ -54,7 +58,20 @@ COMPARE_HELP = (
     "compare flicker between enhancers of similar brightness. 'None' is the input itself: 0 by definition."
 )
 K_HELP = "Higher is faster, results nearly the same: one curve estimate is shared by k frames (1 = every frame)."
-METHODS = ("none", "gic", "he", "clahe", "msr", "zerodce", "dtcm")  # the Compare tab's enhancers
+PUBLISHED_ENV = "DTCM_ZERODCE_PUBLISHED"  # a folder made by `dtcm import-zerodce` (the authors' weights)
+ALL_METHODS = ("none", "gic", "he", "clahe", "msr", "zerodce-published", "zerodce", "dtcm")
+# the Compare tab's enhancers: the published Zero-DCE when this server has it
+METHODS = tuple(m for m in ALL_METHODS if m != "zerodce-published" or os.environ.get(PUBLISHED_ENV))
+METHOD_LABELS = {  # what both UIs call each enhancer
+    "none": "None (input)",
+    "gic": "GIC (gamma)",
+    "he": "HE (histogram eq.)",
+    "clahe": "CLAHE",
+    "msr": "MSR (retinex)",
+    "zerodce-published": "Zero-DCE (published weights)",
+    "zerodce": "Zero-DCE (trained here)",
+    "dtcm": "DTCM",
+}
 SHOWN_FRAMES = 8  # frames per gallery
 MODEL_CACHE_SIZE = int(os.environ.get("DTCM_MODEL_CACHE", "4"))  # models held in memory at once
 ENHANCER_ONLY = {"zerodce": "zerodce-real", "lightdce": "lightdce-real"}  # zero-reference enhancer variants
@@ -401,7 +418,8 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
         k: frame-sharing factor 1..16; None for the variant's own.
         start_s: where the classified window starts, in seconds (None: the centred window).
     Returns:
-        dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``frames_before``/``frames_after``
+        dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``enhancement`` {action (enhance, soften or
+        skip), strength, dv, luma, change, sentence} (what dtcm.adaptive decided), ``frames_before``/``frames_after``
         (lists of uint8 (H, W, 3)), ``diff_before``/``diff_after`` (colour-mapped RGB-difference maps on
         one scale), ``top5`` [(label, prob)] (calibrated: softmax of logits / the variant's temperature),
         ``verdict`` {sure, reason, top, energy} (``dtcm.calibration.verdict``: "not sure" when the top
@@ -410,6 +428,8 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
         {stage: seconds}, ``info`` (video facts), ``window`` {first, last (frame numbers from 1), start_s,
         end_s, frames, sentence}, ``full_before``/``full_after`` (the window's middle frame at the clip's
         size, at most 720p, before and after enhancement).
+        A photo (jpg, png, bmp, webp) is enhanced only: ``top5`` is empty, ``stc`` None and ``note`` says that
+        recognition needs a clip.
     """
     import torch
 
@@ -423,6 +443,8 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
     model = get_model(variant)
     cfg = model.config
     timings["load model"] = time.perf_counter() - t0
+    if is_image(path):
+        return _analyse_photo(path, model, variant, timings, t0)
 
     t = time.perf_counter()
     info = _video_call(video.probe, path)
@@ -441,6 +463,8 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
     with torch.inference_mode():
         t = time.perf_counter()
         y, _ = model.enhance(x, k)
+        decision = _decide(dv, x, y)
+        y = x + decision.strength * (y - x)  # skip (0), soften or enhance in full (1): dtcm.adaptive
         device.synchronize(dev)
         timings["enhance"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -459,6 +483,7 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
             "dark_vote": darkness.is_dark_vote(dark_frames),
             "verdict": _verdict(dv),
         },
+        "enhancement": decision.to_dict(),
         "top5": _topk(logits, cfg.class_names, temperature=cfg.temperature),
         "verdict": calibration.verdict(logits[0].float().cpu().numpy(), cfg),
         "stc": stc,
@@ -601,6 +626,61 @@ def not_sure_sentence(verdict: dict) -> str | None:
     return f"Not sure what this is: {verdict['reason']}. The chart shows its guesses, not an answer."
 
 
+
+def _decide(dv: float, x, y):
+    """The pipeline's decision for this clip from Dv and the enhancer's own change (dtcm.adaptive)."""
+    from dtcm import adaptive
+
+    if y is x:  # no enhancer
+        return adaptive.Decision("skip", 0.0, dv, adaptive.luma_of_dv(dv), 0.0, "This variant has no enhancer.")
+    luma = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1, 1)
+    change = float(((y - x) * luma).sum(1).abs().mean()) * 255
+    return adaptive.decide(dv, change)
+
+
+def _decided(frames: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Whole-video frames after dtcm.adaptive's decision (from Dv and the change on 8 sampled frames)."""
+    from dtcm import adaptive, darkness
+
+    idx = darkness.segment_indices(len(frames))
+    decision = adaptive.decide(darkness.darkness_score(frames[idx]), adaptive.luma_change(frames[idx], out[idx]))
+    return adaptive.apply_decision(frames, out, decision)
+
+
+def _analyse_photo(path: str, model, variant, timings: dict, t0: float) -> dict:
+    """Analyse on a photo: darkness and enhancement (with the pipeline's decision), no recognition."""
+    from dtcm import adaptive, darkness, still
+    from dtcm.enhance_cli import enhance_frames
+
+    if model.enhancer is None:
+        raise ServiceError("recognition needs a clip, and this variant has no enhancer to apply to a photo")
+    t = time.perf_counter()
+    photo = still.load_photo(path)
+    dv = darkness.darkness_score(photo[None])
+    timings["decode"] = time.perf_counter() - t
+    t = time.perf_counter()
+    full = enhance_frames(model, photo[None], k=1, estimate_size=None)
+    decision = adaptive.decide(dv, adaptive.luma_change(photo[None], full))
+    panels = still.photo_panels(photo, lambda f: adaptive.apply_decision(f, full, decision))
+    timings["enhance"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    h, w = photo.shape[:2]
+    return {
+        "variant": variant or default_variant(),
+        "k": 1,
+        "darkness": {
+            "dv": dv,
+            "dark": darkness.is_dark(dv),
+            "dark_vote": darkness.is_dark(dv),
+            "verdict": _verdict(dv),
+        },
+        "enhancement": decision.to_dict(),
+        "info": {"frames": 1, "fps": 0.0, "width": w, "height": h},
+        "timings": timings,
+        **{key: v for key, v in panels.items() if key != "seconds"},
+    }
+
+
 def _verdict(dv: float) -> str:
     from dtcm.darkness import TAU, is_dark
 
@@ -664,6 +744,10 @@ def enhance_video(
 
     k = _check_k(k)
     path = _check_path(path)
+    if is_image(path):
+        raise ServiceError(
+            "this is a photo: its enhanced version is in the frames above; the enhanced clip is for videos"
+        )
     t = time.perf_counter()
     with model_slot():
         model = get_model(variant)
@@ -684,6 +768,7 @@ def enhance_video(
             out[i : i + step] = enhance_frames(model, frames[i : i + step], k, estimate_size=estimate_size)
             if on_progress is not None:
                 on_progress(min(i + step, len(frames)), len(frames))
+        out = _decided(frames, out)  # the same enhance / soften / skip as analyse
     if out_path is None:
         fd, out_path = tempfile.mkstemp(suffix=".mp4", prefix="dtcm_enhanced_")
         os.close(fd)
@@ -751,6 +836,9 @@ def enhance_clip(
 # ------------------------------------------------------------------------------------------ compare
 def _enhancer_model(name: str):
     """A zero-reference enhancer variant for the Compare tab, or None when it is not installed."""
+    if name == "zerodce-published":
+        folder = os.environ.get(PUBLISHED_ENV)
+        return get_model(folder) if folder else None
     variant = ENHANCER_ONLY[name]
     if variant in list_variants("enhancer"):
         return get_model(variant)
@@ -777,11 +865,13 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
 
     k = _check_k(k)
     path = _check_path(path)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown or not methods:
-        raise ServiceError(f"unknown enhancers {unknown}; choose from {', '.join(METHODS)}")
+        raise ServiceError(f"unknown enhancers {unknown}; choose from {', '.join(ALL_METHODS)}")
     model = get_model(variant)
     cfg = model.config
+    if is_image(path):
+        return _compare_photo(path, methods, model)
     clip = _video_call(video.read_clip, path, cfg.clip_len, "dense", size=cfg.short_side)
     dev = device.device_of(model)
     x = video.to_batch(clip, cfg.short_side, cfg.crop_size).to(dev)
@@ -799,7 +889,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             else:
                 enh = _enhancer_model(m)
                 if enh is None:
-                    out[m] = {"error": f"no {m} weights are installed ({ENHANCER_ONLY[m]})"}
+                    out[m] = {"error": _missing(m)}
                     continue
                 y, _ = enh.enhance(x, k if k is not None else 1)
             with device.autocast(dev):
@@ -813,6 +903,33 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             "top5": _topk(logits, cfg.class_names, temperature=cfg.temperature),
             "seconds": time.perf_counter() - t,
         }
+    return out
+
+
+def _missing(m: str) -> str:
+    if m == "zerodce-published":
+        return f"the published Zero-DCE is not installed here (set {PUBLISHED_ENV} to a dtcm import-zerodce folder)"
+    return f"no {m} weights are installed ({ENHANCER_ONLY[m]})"
+
+
+def _compare_photo(path: str, methods, model) -> dict:
+    """Compare on a photo: every enhancer on the one image, nothing classified (``still.IMAGE_NOTE``)."""
+    from dtcm import classic, still
+    from dtcm.enhance_cli import enhance_frames
+
+    photo = still.load_photo(path)
+    out = {"_order": list(methods), "_note": still.IMAGE_NOTE}
+    for m in methods:
+        if m == "none":
+            out[m] = still.photo_panels(photo, lambda f: f)
+        elif m in classic.CLASSIC_ENHANCERS:
+            out[m] = still.photo_panels(photo, lambda f, m=m: classic.enhance_classic(m, f))
+        else:
+            enh = model if m == "dtcm" else _enhancer_model(m)
+            if enh is None or enh.enhancer is None:
+                out[m] = {"error": _missing(m) if enh is None else f"the variant has no enhancer ({m})"}
+                continue
+            out[m] = still.photo_panels(photo, lambda f, e=enh: enhance_frames(e, f, k=1, estimate_size=None))
     return out
 
 

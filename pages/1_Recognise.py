@@ -46,6 +46,7 @@ def show_result(result: dict):
         f"Variant {result['variant']}, k = {result['k']}. Clip: {info['width']}x{info['height']}, "
         f"{info['frames']} frames at {info['fps']:.3g} fps. {result['window']['sentence']}"
     )
+    st.info(result["enhancement"]["sentence"])
 
     if not_sure:
         st.warning(not_sure)

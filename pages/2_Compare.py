@@ -13,15 +13,7 @@ from streamlit_app import VIDEO_TYPES, clip_input, remembered, through_entry, to
 
 PER_ROW = 4  # method columns per row: frames stay big enough to see
 SHOWN = 4  # frames (and difference maps) shown per method
-LABELS = {
-    "none": "No enhancement",
-    "gic": "Gamma (GIC)",
-    "he": "Histogram eq. (HE)",
-    "clahe": "CLAHE",
-    "msr": "Multi-scale Retinex",
-    "zerodce": "Zero-DCE",
-    "dtcm": "DTCM (this model)",
-}
+LABELS = service.METHOD_LABELS
 
 
 def pick(items: list, n: int = SHOWN) -> list:

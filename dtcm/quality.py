@@ -1,0 +1,301 @@
+"""No-reference enhancement quality on real photos or clips: the measures the project holds its enhancers to.
+
+For each enhancer, over a folder of photos (jpg, png, bmp, webp) and/or clips, every input shrunk so its long
+side is at most ``long_side``:
+
+    luma_out       mean output luma (Y of YCrCb, 0..255) over all inputs
+    dark_luma_out  mean output luma of the inputs darker than luma 60
+    blown_pct      % of output pixels whose brightest channel is >= 250
+    false_colour   % of clearly coloured 32x32 input patches whose dominant channel changes
+    cast           local colour cast: mean over 32x32 patches of the L1 distance between input and output
+                   chromaticities (channel means over their sum), x100
+    lit_change     mean absolute luma change (grey levels) on inputs that are already lit (luma > 90)
+    stc            L_STC (SPEC A6) of the enhanced clips (clips only)
+    ms_per_mp      enhancement time per megapixel of input, milliseconds
+
+Example:
+    $ dtcm quality ../shared/data/enhance_test --zerodce-published runs/zerodce-published --sheet reports/q.png
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["frame_stats", "measure", "load_inputs", "contact_sheet", "learned", "classical", "METRICS"]
+
+BLOWN_LEVEL = 250  # a pixel is blown out when its brightest channel reaches this
+PATCH = 32  # patch side for false colour and local cast
+COLOURED_MARGIN = 0.05  # a patch is clearly coloured when its top chromaticity leads the next by this much
+MIN_PATCH_LEVEL = 4.0  # ... and its mean level is at least this (0..255): darker patches have no colour to keep
+DARK_LUMA, LIT_LUMA = 60.0, 90.0
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+METRICS = {  # key -> column header
+    "luma_out": "mean luma",
+    "dark_luma_out": "luma of dark (<60) in",
+    "blown_pct": "blown-out %",
+    "false_colour": "false colour %",
+    "cast": "local cast x100",
+    "lit_change": "change on lit (>90)",
+    "stc": "L_STC (clips)",
+    "ms_per_mp": "ms / MP",
+}
+
+
+def _patch_means(frames: np.ndarray) -> np.ndarray:
+    """uint8 (T, H, W, 3) -> float (T, H // 32, W // 32, 3) channel means of whole 32x32 patches."""
+    t, h, w, _ = frames.shape
+    h, w = h // PATCH * PATCH, w // PATCH * PATCH
+    x = frames[:, :h, :w].astype(np.float32).reshape(t, h // PATCH, PATCH, w // PATCH, PATCH, 3)
+    return x.mean(axis=(2, 4))  # (T, h, w, 3)
+
+
+def frame_stats(x: np.ndarray, y: np.ndarray) -> dict:
+    """Sums and counts for one input/output pair of uint8 (T, H, W, 3) clips (a photo is T = 1)."""
+    lx, ly = x.astype(np.float32) @ LUMA, y.astype(np.float32) @ LUMA
+    px, py = _patch_means(x), _patch_means(y)
+    cx = px / np.maximum(px.sum(-1, keepdims=True), 1e-6)
+    cy = py / np.maximum(py.sum(-1, keepdims=True), 1e-6)
+    top2 = np.sort(cx, axis=-1)[..., -2:]
+    coloured = ((top2[..., 1] - top2[..., 0]) > COLOURED_MARGIN) & (px.mean(-1) >= MIN_PATCH_LEVEL)
+    flipped = coloured & (cx.argmax(-1) != cy.argmax(-1))
+    return {
+        "luma_in": float(lx.mean()),
+        "luma_out": float(ly.mean()),
+        "blown": float((y.max(-1) >= BLOWN_LEVEL).mean()),
+        "coloured": int(coloured.sum()),
+        "flipped": int(flipped.sum()),
+        "cast_sum": float(np.abs(cx - cy).sum(-1).sum()),
+        "patches": int(cx.shape[0] * cx.shape[1] * cx.shape[2]),
+        "change": float(np.abs(ly - lx).mean()),
+    }
+
+
+def _stc(x: np.ndarray, y: np.ndarray) -> float:
+    import torch
+
+    from dtcm.losses import stc_loss
+
+    def to5(v):
+        return torch.from_numpy(v).permute(3, 0, 1, 2)[None].float() / 255  # (1, 3, T, H, W)
+
+    return float(stc_loss(to5(y), to5(x)))
+
+
+def measure(inputs: list[np.ndarray], enhance: Callable[[np.ndarray], np.ndarray]) -> tuple[dict, list]:
+    """Every metric of one enhancer over uint8 (T, H, W, 3) inputs.
+
+    Returns:
+        (metrics keyed as ``METRICS`` (None where no input qualifies), the outputs in input order).
+    """
+    stats, outputs, seconds, megapixels, stcs = [], [], 0.0, 0.0, []
+    for x in inputs:
+        t = time.perf_counter()
+        y = enhance(x)
+        seconds += time.perf_counter() - t
+        megapixels += x.shape[0] * x.shape[1] * x.shape[2] / 1e6
+        if y.shape != x.shape or y.dtype != np.uint8:
+            raise ValueError(f"an enhancer returned {y.dtype} {y.shape} for {x.dtype} {x.shape}; it must keep both")
+        stats.append(frame_stats(x, y))
+        outputs.append(y)
+        if len(x) > 1:
+            stcs.append(_stc(x, y))
+    dark = [s["luma_out"] for s in stats if s["luma_in"] < DARK_LUMA]
+    lit = [s["change"] for s in stats if s["luma_in"] > LIT_LUMA]
+    coloured = sum(s["coloured"] for s in stats)
+    metrics = {
+        "luma_out": float(np.mean([s["luma_out"] for s in stats])),
+        "dark_luma_out": float(np.mean(dark)) if dark else None,
+        "blown_pct": 100 * float(np.mean([s["blown"] for s in stats])),
+        "false_colour": 100 * sum(s["flipped"] for s in stats) / coloured if coloured else None,
+        "cast": 100 * sum(s["cast_sum"] for s in stats) / max(1, sum(s["patches"] for s in stats)),
+        "lit_change": float(np.mean(lit)) if lit else None,
+        "stc": float(np.mean(stcs)) if stcs else None,
+        "ms_per_mp": 1000 * seconds / max(megapixels, 1e-9),
+        "inputs": len(inputs),
+        "dark_inputs": len(dark),
+        "lit_inputs": len(lit),
+        "coloured_patches": coloured,
+    }
+    return metrics, outputs
+
+
+# ------------------------------------------------------------------------------------------ inputs
+def _shrink(frames: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    s = long_side / max(h, w)
+    if s >= 1:
+        return frames
+    size = (max(2, round(w * s)), max(2, round(h * s)))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def load_inputs(
+    paths: list[Path], long_side: int = 640, max_frames: int = 16, darken: float | None = None, seed: int = 0
+) -> list[np.ndarray]:
+    """Photos and clips as uint8 (T, H, W, 3), long side <= ``long_side``; clips give their first frames.
+
+    ``darken`` films every input with the low-light camera model at that exposure (e.g. 0.05), seeded.
+    """
+    from dtcm.data.photos import film
+    from dtcm.images import IMAGE_SUFFIXES, read_image
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in paths:
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            frames = read_image(p)[None]
+        else:
+            from dtcm import video
+
+            frames, _ = video.read_video(p, size=None, max_frames=max_frames)
+        frames = _shrink(frames, long_side)
+        out.append(film(frames, rng, darken) if darken else frames)
+    return out
+
+
+def list_inputs(root: str | Path, split: str = "all") -> list[Path]:
+    """Photos and clips under ``root`` (or the one file); ``split`` = all, train or held-out (dtcm.data.photos)."""
+    from dtcm.darkness import VIDEO_SUFFIXES
+    from dtcm.data.photos import IMAGE_SUFFIXES, split_photos
+
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"no such file or folder: {root}")
+    ok = IMAGE_SUFFIXES + VIDEO_SUFFIXES
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in ok)
+    if not paths:
+        raise ValueError(f"{root} holds no photos or clips; accepted: {', '.join(ok)}")
+    if split not in ("all", "train", "held-out"):
+        raise ValueError(f"split must be all, train or held-out, got {split!r}")
+    if split != "all":
+        paths = split_photos(paths)[0 if split == "train" else 1]
+    return paths
+
+
+# --------------------------------------------------------------------------------------- enhancers
+def learned(spec: str, k: int | None = None, adaptive: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """A model's enhancer as uint8 frames -> frames (full-size curves; k: the model's, 1 for a photo).
+
+    ``adaptive`` applies the pipeline's decision for clips that are not dark (dtcm.adaptive).
+    """
+    from dtcm import adaptive as adapt
+    from dtcm.darkness import darkness_score, segment_indices
+    from dtcm.enhance_cli import enhance_frames
+    from dtcm.hub import resolve_model
+
+    model = resolve_model(spec)
+
+    def run(frames):
+        y = enhance_frames(model, frames, k=1 if len(frames) == 1 else k, estimate_size=None)
+        if not adaptive:
+            return y
+        dv = darkness_score(frames[segment_indices(len(frames))])
+        decision = adapt.decide(dv, adapt.luma_change(frames, y))
+        return adapt.apply_decision(frames, y, decision)
+
+    return run
+
+
+def classical(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    from dtcm.classic import enhance_classic
+
+    return lambda frames: enhance_classic(name, frames)
+
+
+# ----------------------------------------------------------------------------------- contact sheet
+def _cell(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` shrunk to fit a (W, H) box, centred on dark grey: columns line up whatever the aspect ratio."""
+    w, h = size
+    s = min(w / img.shape[1], h / img.shape[0])
+    small = cv2.resize(
+        img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))), interpolation=cv2.INTER_AREA
+    )
+    out = np.full((h, w, 3), 32, np.uint8)
+    y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
+def contact_sheet(
+    inputs: list[np.ndarray], outputs: dict[str, list], path: str | Path, rows: int = 8, cell=(200, 150)
+) -> Path:
+    """A PNG grid: one row per input (evenly spaced, the middle frame of clips), input then each enhancer."""
+    pick = np.linspace(0, len(inputs) - 1, min(rows, len(inputs))).round().astype(int)
+    names = ["input", *outputs]
+    lines = []
+    for i in pick:
+        cells = [inputs[i]] + [outputs[n][i] for n in outputs]
+        lines.append(np.concatenate([_cell(c[len(c) // 2], cell) for c in cells], 1))
+    header = np.full((24, cell[0] * len(names), 3), 255, np.uint8)
+    for j, n in enumerate(names):
+        cv2.putText(header, n, (j * cell[0] + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    sheet = np.concatenate([header, *lines], 0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet[:, :, ::-1])
+    return path
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def format_table(results: dict[str, dict]) -> str:
+    """A Markdown table: one row per enhancer, one column per metric (``-`` where none qualifies)."""
+    head = "| enhancer | " + " | ".join(METRICS.values()) + " |"
+    rows = [head, "|" + "---|" * (len(METRICS) + 1)]
+    for name, m in results.items():
+        digits = {"stc": 4, "blown_pct": 2, "false_colour": 2}
+        cells = ["-" if m[key] is None else f"{m[key]:.{digits.get(key, 1)}f}" for key in METRICS]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def add_cli_arguments(parser) -> None:
+    parser.add_argument("inputs", help="a folder of photos (jpg, png, bmp, webp) and/or clips, or one file")
+    parser.add_argument("--model", default="lightdce-real", help="our enhancer: a variant, folder or repo id")
+    parser.add_argument("--zerodce", default="zerodce-real", help="our retrained Zero-DCE ('' to leave out)")
+    parser.add_argument(
+        "--zerodce-published",
+        default=None,
+        help="a folder made by dtcm import-zerodce (default: $DTCM_ZERODCE_PUBLISHED)",
+    )
+    parser.add_argument("--classic", default="he,clahe,gic", help="classical enhancers, comma-separated")
+    parser.add_argument("--k", type=int, default=None, help="frame sharing on clips (default: each model's)")
+    parser.add_argument("--split", default="all", choices=["all", "train", "held-out"], help="photo split")
+    parser.add_argument("--long-side", type=int, default=640)
+    parser.add_argument("--max-frames", type=int, default=16, help="frames read from each clip")
+    parser.add_argument("--darken", type=float, default=None, help="film the inputs at this exposure first")
+    parser.add_argument("--no-adaptive", action="store_true", help="leave out 'ours (adaptive)'")
+    parser.add_argument("--sheet", default=None, help="write a contact sheet PNG here")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def cli_main(args) -> int:
+    import os
+
+    published = args.zerodce_published or os.environ.get("DTCM_ZERODCE_PUBLISHED")
+    inputs = load_inputs(list_inputs(args.inputs, args.split), args.long_side, args.max_frames, args.darken)
+    methods = {"ours": learned(args.model, args.k)}
+    if not args.no_adaptive:
+        methods["ours (adaptive)"] = learned(args.model, args.k, adaptive=True)
+    if args.zerodce:
+        methods["zero-dce (trained here)"] = learned(args.zerodce, args.k)
+    if published:
+        methods["zero-dce (published)"] = learned(published, args.k)
+    for name in filter(None, args.classic.split(",")):
+        methods[name] = classical(name)
+    results, outputs = {}, {}
+    for name, fn in methods.items():
+        results[name], outputs[name] = measure(inputs, fn)
+    if args.sheet:
+        contact_sheet(inputs, {n: o for n, o in outputs.items() if n != "ours (adaptive)"}, args.sheet)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print(f"{len(inputs)} inputs from {args.inputs} (long side <= {args.long_side})")
+        print(format_table(results))
+    return 0
