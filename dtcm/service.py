@@ -626,7 +626,6 @@ def not_sure_sentence(verdict: dict) -> str | None:
     return f"Not sure what this is: {verdict['reason']}. The chart shows its guesses, not an answer."
 
 
-
 def _decide(dv: float, x, y):
     """The pipeline's decision for this clip from Dv and the enhancer's own change (dtcm.adaptive)."""
     from dtcm import adaptive

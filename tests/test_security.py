@@ -209,7 +209,7 @@ def test_item3_bounds_follow_the_machine(server):
 def test_item3_jobs_queue_one_at_a_time_and_the_time_limit_keeps_the_model(server, monkeypatch):
     monkeypatch.setenv("DTCM_FINETUNE_MAX_S", "15")
     rng = np.random.default_rng(1)
-    for i in range(2, 20):  # 200 steps of 2: far more than 15 s
+    for i in range(2, 64):  # 640 steps of 2: far more than 15 s even on a fast machine
         label = ("Walk", "Jump")[i % 2]
         frames = rng.integers(0, 40, (16, 48, 64, 3)).astype(np.uint8)
         video.write_video(server / "data" / "mini" / label / f"{label}_{i}.mp4", frames, 12)
