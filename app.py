@@ -425,6 +425,21 @@ def enhance(video, variant, k, progress=gr.Progress(), start_s=None):
 
 
 @_human_errors
+def enhance_photo(photo, variant):
+    """A photo through the variant's enhancer (with the pipeline's enhance/soften/skip decision).
+
+    Returns:
+        ((before, after) image files for the slider, a note: what was done, and that recognition needs a clip).
+    """
+    if not photo:
+        raise service.ServiceError("no photo was given: upload a jpg, png, bmp or webp image")
+    r = _on_gpu(service.analyse, str(photo), _check_variant(variant), 1)
+    return (_image_file(r["frames_before"][0]), _image_file(r["frames_after"][0])), (
+        f"{r['enhancement']['sentence']} {r['note']}"
+    )
+
+
+@_human_errors
 def enhance_segment(video, variant, k, start_s, progress=gr.Progress()):
     """The clip enhanced from ``start_s`` seconds on (within the server's bounds): (mp4 path, note)."""
     if start_s is None:
@@ -926,6 +941,15 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                             )
                             seg_run = gr.Button("Recognise this segment", elem_id="segment-btn", scale=1)
                             seg_enhance = gr.Button("Enhance from here", elem_id="segment-enhance-btn", scale=1)
+                    with gr.Accordion("A photo instead: enhance it (recognition needs a clip)", open=False):
+                        photo = gr.Image(
+                            label="Photo (jpg, png, bmp, webp)", type="filepath", sources=["upload"], elem_id="photo"
+                        )
+                        photo_run = gr.Button("Enhance the photo", elem_id="photo-btn")
+                        photo_out = gr.ImageSlider(
+                            label="Before / after", type="filepath", interactive=False, elem_id="photo-after"
+                        )
+                        photo_note = gr.Markdown(elem_id="photo-note")
             slider = gr.ImageSlider(
                 label="Before / after, full size: the middle frame of the recognised part (drag the handle)",
                 elem_id="before-after",
@@ -1092,6 +1116,7 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
     )
     video.upload(preview_upload, [video], [video, preview_note], api_visibility="private")
     example_shelf.select(pick_example, None, [video], api_visibility="private", queue=False)
+    photo_run.click(enhance_photo, [photo, variant], [photo_out, photo_note], api_name="enhance_photo", **model_work)
     seg_enhance.click(
         enhance_segment, [*rec_inputs, seg_start], [enhanced, enhanced_note], api_name="enhance_segment", **model_work
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dtcm import service
-from streamlit_app import VIDEO_TYPES, clip_input, remembered, through_entry, top5_chart
+from streamlit_app import VIDEO_TYPES, clip_input, keep_upload, remembered, run_safely, through_entry, top5_chart
 
 FRAME_PX = 112  # width of each shown frame: 8 fit across the wide layout
 
@@ -132,11 +132,27 @@ def show_timeline(path: str, variant: str, k: int, result: dict) -> None:
         )
 
 
+def photo_section(variant: str | None) -> None:
+    """A photo instead of a clip: enhanced (with the pipeline's decision), never classified."""
+    with st.expander("A photo instead: enhance it (recognition needs a clip)"):
+        upload = st.file_uploader("Photo", type=["jpg", "jpeg", "png", "bmp", "webp"], key="recognise_photo")
+        if upload is None or variant is None:
+            return
+        path = run_safely("reading the photo", keep_upload, "photo_file", upload, ("jpg", "jpeg", "png", "bmp", "webp"))
+        r = remembered("photo", (upload.file_id, variant), "enhancing the photo", service.analyse, path, variant, 1)
+        if r:
+            left, right = st.columns(2)
+            left.image(r["frames_before"][0], caption="before", width="stretch")
+            right.image(r["frames_after"][0], caption="after enhancement", width="stretch")
+            st.info(f"{r['enhancement']['sentence']} {r['note']}")
+
+
 through_entry("pages/1_Recognise.py")
 st.title("Recognise")
 variant = st.session_state.get("variant")
 k = st.session_state.get("k")
 path, name = clip_input("recognise")
+photo_section(variant)
 if variant is None:
     st.info("No model variant is installed yet; see the sidebar.")
 elif path is None:

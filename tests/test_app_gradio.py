@@ -286,3 +286,17 @@ def test_finetune_on_an_uploaded_zip_then_recognise_save(client, server, tmp_pat
         client.predict("ft-test", api_name="/finetune_save")
     with pytest.raises(AppError, match="owner/name"):
         client.predict("not a repo id", "", api_name="/finetune_push")
+
+
+def test_a_photo_is_enhanced_and_recognition_is_said_to_need_a_clip(client, server, tmp_path):
+    import cv2
+    from PIL import Image
+
+    photo = tmp_path / "night.png"
+    rng = np.random.default_rng(9)
+    cv2.imwrite(str(photo), rng.integers(0, 25, (120, 160, 3), dtype=np.uint8))
+    (before, after), note = client.predict(handle_file(str(photo)), server[1], api_name="/enhance_photo")
+    with Image.open(before) as b, Image.open(after) as a:
+        assert b.size == a.size == (160, 120)
+        assert np.asarray(a).mean() > np.asarray(b).mean()  # a dark photo comes out brighter
+    assert "Recognition needs a clip" in note

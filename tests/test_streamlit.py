@@ -266,3 +266,16 @@ def test_recognise_states_the_frames_the_label_set_and_draws_a_timeline(tiny_wei
     assert at.session_state["analysis"]["value"]["window"]["start_s"] == pytest.approx(5.0)
     assert at.session_state["enhanced"]["value"]["first"] == 51  # enhanced from the segment on
     assert "frames 51-120 of 120" in " ".join(c.value for c in at.caption)
+
+
+def test_recognise_enhances_a_photo_and_says_recognition_needs_a_clip(tiny_weights, monkeypatch, tmp_path):
+    import cv2
+
+    monkeypatch.setenv("DTCM_WEIGHTS_DIR", str(tiny_weights))
+    photo = tmp_path / "night.png"
+    cv2.imwrite(str(photo), np.random.default_rng(9).integers(0, 25, (120, 160, 3), dtype=np.uint8))
+    at = open_page("pages/1_Recognise.py")
+    uploader = next(u for u in at.get("file_uploader") if u.label == "Photo")
+    uploader.set_value(("night.png", photo.read_bytes(), "image/png")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Recognition needs a clip" in i.value for i in at.info)
