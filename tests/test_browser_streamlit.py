@@ -89,7 +89,8 @@ def test_recognise_page_in_chromium(server, tmp_path):
                 timeout=120_000,
             )
             alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
-            assert not [a for a in alerts if not a.startswith("Not sure")], alerts  # only the honest "not sure"
+            said = ("Not sure", "Enhanced in full", "Enhancement softened", "Not enhanced")  # verdict and decision
+            assert not [a for a in alerts if not a.startswith(said)], alerts
             page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=60_000)
             assert page.get_by_text("Top-1 action").count() == 1
             assert page.get_by_text("Page not found").count() == 0
