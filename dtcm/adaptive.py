@@ -64,7 +64,7 @@ def decide(dv: float, change: float) -> Decision:
         raise ValueError(f"dv and change must be finite and change >= 0, got dv={dv!r}, change={change!r}")
     luma, allowed = luma_of_dv(dv), budget(luma_of_dv(dv))
     s = 1.0 if change <= allowed else allowed / change
-    where = f"Dv = {dv:.2f}, mean luma {luma:.0f}"
+    where = f"darkness {dv:.2f}, mean brightness {luma:.0f} of 255"
     if s * change < SKIP_BELOW:
         return Decision("skip", 0.0, dv, luma, change, f"Not enhanced: the clip is lit enough ({where}).")
     if s == 1.0:
