@@ -72,6 +72,8 @@ def test_measure_counts_wrong_confident_answers():
     assert (m["top1"], m["confident"], m["wrong_confident"], m["not_sure"]) == (pytest.approx(1 / 3), 2, 0.5, 0.0)
     m = measure(logits, [0, 1, 1], not_sure_below=0.93)
     assert (m["confident"], m["wrong_confident"], m["not_sure"]) == (1, 0.0, pytest.approx(2 / 3))
+    assert m["answered_top1"] == 1.0  # the one answer left is right
+    assert measure(logits, [0, 1, 1], not_sure_below=0.99)["answered_top1"] is None
 
 
 # ------------------------------------------------------------------------------------------ config
