@@ -279,8 +279,10 @@ def measure(logits, labels, temperature: float = 1.0, not_sure_below: float = 0.
     """Top-1, Top-5, ECE, the share of "not sure" answers and how often the answers given at p >= 0.9 are wrong.
 
     Returns:
-        ``{"n", "top1", "top5", "ece", "not_sure", "confident", "wrong_confident"}``: ``confident`` counts the
-        answers given at p >= 0.9 and ``wrong_confident`` is the share of them that is wrong (None without any).
+        ``{"n", "top1", "top5", "ece", "not_sure", "answered_top1", "confident", "wrong_confident"}``:
+        ``answered_top1`` is the Top-1 of the clips not called "not sure" (None without any), ``confident``
+        counts the answers given at p >= 0.9 and ``wrong_confident`` is the share of them that is wrong (None
+        without any).
     """
     logits, labels = _check(logits, labels)
     p = softmax(logits, temperature)
@@ -296,6 +298,7 @@ def measure(logits, labels, temperature: float = 1.0, not_sure_below: float = 0.
         "top5": float(top5.mean()),
         "ece": ece(p, labels),
         "not_sure": float(unsure.mean()),
+        "answered_top1": float(right[~unsure].mean()) if (~unsure).any() else None,
         "confident": int(confident.sum()),
         "wrong_confident": float(1 - right[confident].mean()) if confident.any() else None,
     }

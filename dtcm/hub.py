@@ -457,7 +457,8 @@ def write_model_card(
         metrics: evaluation results, e.g. :func:`dtcm.evaluate.evaluate`'s dict (``top1``, ``top5`` as
             fractions, ``n``, ``per_class``); other scalar entries are listed as they are.
         data: the training / evaluation data, e.g. ``"DarkActions-synth (seed 0)"``, ``"ARID v1.5 split 1"``.
-            A name with "synth" in it is stated to be synthetic data.
+            A name with "synth" in it is stated to be synthetic data; one that also says "real clips" is stated to
+            be partly synthetic.
         settings: training settings (setting, alpha, w_stc, k, epochs, lr, batch size, init ...).
         limitations: sentences for the limitations section (default: the general ones).
         model_name: the card's title (default: the repo's or the folder's name).
@@ -476,6 +477,7 @@ def write_model_card(
     config = _read_config(folder / CONFIG_NAME, source=str(folder))
     name = model_name or (repo_id.split("/")[-1] if repo_id else folder.resolve().name)
     synthetic = bool(data) and "synth" in data.lower()
+    partly = synthetic and "real clips" in data.lower()  # synthetic and real clips together
     tags = ["video-classification", "action-recognition", "low-light", "dark-video", "dtcm", "pytorch_model_hub_mixin"]
     if synthetic:
         tags.append("synthetic-data")
@@ -503,13 +505,13 @@ def write_model_card(
         model_name=name if eval_results else None,
         eval_results=eval_results,
     )
-    body = _card_body(name, repo_id or f"OWNER/{name}", config, metrics, data, synthetic, settings, limitations)
+    body = _card_body(name, repo_id or f"OWNER/{name}", config, metrics, data, synthetic, partly, settings, limitations)
     card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
     card.save(folder / "README.md")
     return card
 
 
-def _card_body(name, repo_id, config, metrics, data, synthetic, settings, limitations) -> str:
+def _card_body(name, repo_id, config, metrics, data, synthetic, partly, settings, limitations) -> str:
     enhancer = {"lightdce": "LightDCE (the paper's)", "zerodce": "Zero-DCE", "none": "none"}[config.enhancer]
     backbone = config.backbone + (f" (width x{config.width_mult})" if config.width_mult != 1.0 else "")
     lines = [
@@ -546,7 +548,8 @@ def _card_body(name, repo_id, config, metrics, data, synthetic, settings, limita
     if synthetic:
         lines += [
             "",
-            "**This is synthetic data.** DarkActions-synth is rendered procedurally (articulated 3D figures acting "
+            ("**This is partly synthetic data.** " if partly else "**This is synthetic data.** ")
+            + "DarkActions-synth is rendered procedurally (articulated 3D figures acting "
             "ARID's 11 actions over real background footage) and darkened by a low-light camera model (exposure, shot "
             "and read noise, colour cast, 8-bit H.264). It is not ARID or any real dark-video dataset, and accuracy on "
             "it says little about accuracy on real dark footage.",
@@ -584,7 +587,7 @@ def _card_body(name, repo_id, config, metrics, data, synthetic, settings, limita
         ]
     elif isinstance(limitations, str):
         limitations = [limitations]
-    if synthetic:
+    if synthetic and not partly:
         limitations = [*limitations, "Trained on synthetic clips only: expect lower accuracy on real dark videos."]
     lines += ["", "## Limitations", ""] + [f"- {s}" for s in limitations]
     lines += [

@@ -133,6 +133,7 @@ DEFAULTS: dict = dict(
     seed=0,  # seeds the model init, the data order, the clip sampling and every RNG
     num_workers=2,  # DataLoader worker processes per training process
     cache=False,  # keep decoded videos in memory across epochs (small datasets)
+    augment="none",  # training augmentation: none (random start and crop) or strong (dtcm.data.augment)
     output_dir="runs/dtcm",  # where checkpoints, logs and the final model go
     checkpoint_every=500,  # optimizer steps between checkpoints; 0 = only at the end
     checkpoints_total_limit=3,  # newest checkpoints kept
@@ -157,6 +158,8 @@ class TrainingDiverged(RuntimeError):
 # ------------------------------------------------------------------------------------------------ arguments
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``dtcm train``; every default is None so recipes and checkpoints can fill them (see DEFAULTS)."""
+    from dtcm.data.augment import AUGMENTS
+
     a = parser.add_argument
     g = parser.add_argument_group("data")
     g.add_argument("--data", help="training clips: split list (.txt/.csv), dataset folder or folder per class")
@@ -168,6 +171,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--short-side", type=int, help="resize the short side to this before cropping")
     g.add_argument("--num-workers", type=int, help="DataLoader workers per process (default 2)")
     g.add_argument("--cache", action="store_const", const=True, help="keep decoded videos in memory")
+    g.add_argument("--augment", choices=list(AUGMENTS), help="training augmentation (default none)")
     g = parser.add_argument_group("model")
     g.add_argument(
         "--model", help="variant to build when no --init (default dtcm_mobilenetv2; dtcm.model.list_models())"
@@ -298,6 +302,9 @@ def _validate(a: dict) -> None:
     need(a["data"] is not None, "no training data: pass --data (a split list, dataset folder or class folders)")
     need(a["setting"] in SETTINGS, f"setting must be one of {', '.join(SETTINGS)}, got {a['setting']!r}")
     need(a["enhancer_bn"] in ENHANCER_BN, f"enhancer_bn must be batch or frozen, got {a['enhancer_bn']!r}")
+    from dtcm.data.augment import AUGMENTS
+
+    need(a["augment"] in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {a['augment']!r}")
     need(a["lr_scheduler"] in SCHEDULERS, f"lr_scheduler must be one of {SCHEDULERS}, got {a['lr_scheduler']!r}")
     need(a["mixed_precision"] in ("auto", "no", "bf16", "fp16"), f"bad mixed_precision {a['mixed_precision']!r}")
     for name in ("k", "batch_size", "grad_accum", "epochs", "log_every", "max_nonfinite"):
@@ -358,14 +365,13 @@ def _build_datasets(args, clip_len, crop, short_side):
     from dtcm.data.folder import VIDEO_EXTENSIONS
 
     common = dict(clip_len=clip_len, crop=crop, short_side=short_side)
+    sampling = dict(seed=args.seed, cache=args.cache, augment=args.augment)  # the training clips only
     data = Path(args.data).expanduser()
     loose = sorted(p for p in data.glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS) if data.is_dir() else []
     if args.setting == "enhancer-only" and loose:  # zero-reference training needs no labels
-        train = ClipDataset([(p, 0) for p in loose], ("video",), train=True, seed=args.seed, cache=args.cache, **common)
+        train = ClipDataset([(p, 0) for p in loose], ("video",), train=True, **sampling, **common)
     else:
-        train = build_dataset(
-            data, train=True, split=args.split, seed=args.seed, cache=args.cache, within=args.data_root, **common
-        )
+        train = build_dataset(data, train=True, split=args.split, within=args.data_root, **sampling, **common)
     if len(train) == 0:
         raise ValueError(f"{args.data} holds no training clips")
     val = None

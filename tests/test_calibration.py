@@ -72,6 +72,8 @@ def test_measure_counts_wrong_confident_answers():
     assert (m["top1"], m["confident"], m["wrong_confident"], m["not_sure"]) == (pytest.approx(1 / 3), 2, 0.5, 0.0)
     m = measure(logits, [0, 1, 1], not_sure_below=0.93)
     assert (m["confident"], m["wrong_confident"], m["not_sure"]) == (1, 0.0, pytest.approx(2 / 3))
+    assert m["answered_top1"] == 1.0  # the one answer left is right
+    assert measure(logits, [0, 1, 1], not_sure_below=0.99)["answered_top1"] is None
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -192,3 +194,22 @@ def test_real_val_holdout_list_matches_the_rule():
     listed = [ln for ln in build.HOLDOUT_LIST.read_text().splitlines() if ln and not ln.startswith("#")]
     assert listed == build.holdout(SHARED)
     assert all((SHARED / "actions_train" / f).is_file() for f in listed)
+
+
+def test_real_train_builder_leaves_the_holdout_out(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_real_train", ROOT / "scripts" / "build_real_train.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for rel in ("Walk/w1.mp4", "Walk/w2.mp4", "Walk/w10.mp4", "Sit/s1.mp4", "Jump/j1.mp4"):
+        (tmp_path / "actions_train" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "actions_train" / rel).write_bytes(b"")
+    held = {"Walk/w10.mp4", "Jump/j1.mp4"}
+    assert build.training_files(tmp_path, held) == ["Walk/w1.mp4", "Walk/w2.mp4", "Sit/s1.mp4"]
+    with pytest.raises(FileNotFoundError, match="stale"):
+        build.training_files(tmp_path, held | {"Sit/s9.mp4"})
+    with pytest.raises(RuntimeError, match="Walk/w10.mp4"):
+        build.check_no_holdout([("raw/Walk/w1.mp4", "Walk/w1.mp4"), ("dark0/Walk/w10.mp4", "Walk/w10.mp4")], held)
+    listed = build.read_holdout()  # the committed list: never empty
+    assert listed and all("/" in h for h in listed)

@@ -158,6 +158,40 @@ def test_test_mode_is_deterministic_and_cache_agrees(data):
         assert torch.equal(train[3]["video"], cached[3]["video"])
 
 
+def test_strong_augment_changes_clips_keeps_shapes_and_is_reproducible(data):
+    lst = data / "lists" / "split1_train.txt"
+    plain = ARIDDataset(None, lst, train=True, seed=0, **SMALL)
+    a = ARIDDataset(None, lst, train=True, seed=0, augment="strong", **SMALL)
+    b = ARIDDataset(None, lst, train=True, seed=0, augment="strong", cache=True, **SMALL)
+    for i in range(len(a)):
+        x = a[i]["video"]
+        assert x.shape == plain[i]["video"].shape == (3, 8, 24, 24) and x.dtype == torch.float32
+        assert float(x.min()) >= 0 and float(x.max()) <= 1
+        assert not torch.equal(x, plain[i]["video"])
+        assert torch.equal(x, b[i]["video"]) and torch.equal(x, b[i]["video"])  # cached or not, twice
+    a.set_epoch(1)
+    assert not torch.equal(a[0]["video"], b[0]["video"])
+    test = ARIDDataset(None, lst, augment="strong", **SMALL)  # test clips are never augmented
+    assert torch.equal(test[0]["video"], ARIDDataset(None, lst, **SMALL)[0]["video"])
+    with pytest.raises(ValueError, match="augment must be one of none, strong"):
+        ARIDDataset(None, lst, train=True, augment="heavy", **SMALL)
+
+
+def test_strong_augment_frame_indices_move_forward_within_the_video():
+    from dtcm.data.augment import StrongAugment
+
+    aug = StrongAugment()
+    spans = set()
+    for seed in range(20):
+        idx = aug.indices(40, 16, torch.Generator().manual_seed(seed))
+        assert idx.shape == (16,) and idx.dtype == np.int64
+        assert (np.diff(idx) >= 0).all() and idx.min() >= 0 and idx.max() < 40
+        spans.add(int(idx[-1] - idx[0]))
+    assert min(spans) < 15 < max(spans)  # slowed down and sped up
+    short = aug.indices(5, 16, torch.Generator().manual_seed(0))  # shorter than the clip: loops
+    assert short.shape == (16,) and short.max() < 5
+
+
 def test_missing_and_corrupt_files_are_skipped_and_counted(data, tmp_path, caplog):
     (tmp_path / "Drink").mkdir()
     (tmp_path / "Drink" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 200)

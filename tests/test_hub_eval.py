@@ -257,6 +257,10 @@ def test_model_card(model_dir, tmp_path):
         'resolve_model("me/tiny")',
     ):
         assert expected in text, expected
+    assert "Trained on synthetic clips only" in text
+    write_model_card(folder, data="DarkActions-synth (synthetic) and real clips of people walking")
+    text = ModelCard.load(folder / "README.md").text
+    assert "This is partly synthetic data" in text and "Trained on synthetic clips only" not in text
     write_model_card(folder, data="ARID v1.5 split 1", limitations="Only daytime-darkened scenes.")
     text = ModelCard.load(folder / "README.md").text
     assert "synthetic" not in text and "Only daytime-darkened scenes." in text and "Not evaluated." in text

@@ -58,6 +58,7 @@ def build_dataset(
     seed: int = 0,
     cache: bool = False,
     within: str | os.PathLike | None = None,
+    augment: str = "none",
 ) -> ClipDataset:
     """One entry point for every dataset format, chosen from the path.
 
@@ -82,6 +83,7 @@ def build_dataset(
         cache: keep decoded frames in memory across epochs.
         within: a folder the dataset must stay inside (an uploaded or server dataset's own folder): a
             list entry that is absolute or leaves it raises ``ValueError`` before any file is opened.
+        augment: training augmentation (``dtcm.data.augment.AUGMENTS``); ignored when ``train`` is False.
 
     Returns:
         A ``ClipDataset`` with ``class_names``.
@@ -95,6 +97,7 @@ def build_dataset(
     if within is not None and not path.resolve().is_relative_to(Path(within).resolve()):
         raise ValueError(f"the dataset {spec} is outside {within}, the folder it must stay in")
     common = dict(train=train, clip_len=clip_len, crop=crop, short_side=short_side, seed=seed, cache=cache)
+    common["augment"] = augment
     if path.is_dir():
         lists = find_split_list(path, train, split)
         if lists is not None:

@@ -101,7 +101,7 @@ class ARIDDataset(ClipDataset):
     Args:
         root: folder the list's paths are relative to; None looks beside and above the list.
         list_file: ``split1_train.txt``-style list or UG2 CSV.
-        train, clip_len, crop, short_side, seed, cache, cache_max_frames: as ``ClipDataset``.
+        train, clip_len, crop, short_side, seed, cache, cache_max_frames, augment: as ``ClipDataset``.
         class_names: names in label order; default from ``classInd.txt`` or ARID's 11 actions.
         label_base: 0 or 1 for the list's class indices; None detects it (ARID: 0).
         within: a folder every listed clip must lie inside (an uploaded dataset's); entries that are
@@ -127,6 +127,7 @@ class ARIDDataset(ClipDataset):
         seed: int = 0,
         cache: bool = False,
         cache_max_frames: int = LIMITS.max_frames,
+        augment: str = "none",
         within: str | os.PathLike | None = None,
     ):
         list_file = Path(list_file)
@@ -160,6 +161,7 @@ class ARIDDataset(ClipDataset):
             seed=seed,
             cache=cache,
             cache_max_frames=cache_max_frames,
+            augment=augment,
         )
         self.root, self.list_file = base, list_file
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from dtcm import video
+from dtcm.data.augment import build_augment
 
 __all__ = [
     "ClipDataset",
@@ -75,6 +76,8 @@ class ClipDataset(torch.utils.data.Dataset):
         cache: keep decoded frames in memory (train: the whole video at ``short_side``, so starts still
             vary; test: the clip). Per worker process; use ``persistent_workers=True`` with workers.
         cache_max_frames: videos longer than this are never cached whole (they are decoded per clip).
+        augment: training augmentation, a name of ``dtcm.data.augment.AUGMENTS`` (``"none"``: random start
+            and crop only; ``"strong"``: speed, jitter, scale-and-crop, flip, colour, gamma, contrast, blur).
 
     Example:
         >>> ds = ClipDataset([("a.mp4", 0), ("b.mp4", 1)], ("Drink", "Jump"), clip_len=16)
@@ -93,6 +96,7 @@ class ClipDataset(torch.utils.data.Dataset):
         seed: int = 0,
         cache: bool = False,
         cache_max_frames: int = video.LIMITS.max_frames,
+        augment: str = "none",
     ):
         self.samples = [s if isinstance(s, Sample) else Sample(str(s[0]), int(s[1])) for s in samples]
         self.class_names = tuple(str(n) for n in class_names)
@@ -118,6 +122,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self._lengths: dict[int, int] = {}  # index -> frame count, so each video is probed once
         self._warned: set[str] = set()
         self._transform = None
+        self.augment = str(augment)
+        self._augment = build_augment(self.augment) if self.train else None  # test clips are never augmented
 
     # ---------------------------------------------------------------------------------------- info
     @property
@@ -190,11 +196,15 @@ class ClipDataset(torch.utils.data.Dataset):
             frames = video.read_frames(sample.path, list(range(n)), size=self.short_side)
             self._frames[index] = frames
             return frames[self._window(len(frames), rng)]
+        if self._augment is not None:  # a speed other than 1: frames are not consecutive
+            return video.read_frames(sample.path, self._window(n, rng).tolist(), size=self.short_side)
         start = int(self._window(n, rng)[0])
         return video.read_clip(sample.path, self.clip_len, sampling="dense", start=start, size=self.short_side)
 
     def transform(self, frames: np.ndarray, rng: torch.Generator) -> torch.Tensor:
         """uint8 (T, H, W, 3) -> float32 (3, T, crop, crop) on [0, 1] through ``dtcm.video.ClipTransform``."""
+        if self._augment is not None:
+            return self._augment(frames, self.crop, rng)
         if self._transform is None:
             self._transform = video.ClipTransform(short_side=self.short_side, crop=self.crop, train=self.train)
         return self._transform(frames, generator=rng)
@@ -206,6 +216,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def _window(self, n: int, rng: torch.Generator) -> np.ndarray:
         """Indices of ``clip_len`` consecutive frames out of ``n``, looping when ``n < clip_len``."""
+        if self._augment is not None:
+            return self._augment.indices(n, self.clip_len, rng)
         last = max(n - self.clip_len, 0)
         start = int(torch.randint(0, last + 1, (1,), generator=rng)) if self.train else last // 2
         return video.clip_indices(n, self.clip_len, "dense", start)

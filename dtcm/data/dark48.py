@@ -63,7 +63,7 @@ class Dark48Dataset(ClipDataset):
     Args:
         root: folder the list's paths are relative to; None looks beside and above the list.
         list_file: the ``path label`` or ``dir num_frames label`` list.
-        train, clip_len, crop, short_side, seed, cache, cache_max_frames: as ``ClipDataset``.
+        train, clip_len, crop, short_side, seed, cache, cache_max_frames, augment: as ``ClipDataset``.
         class_file: a ``classInd.txt``; default: one beside the list or in ``root``.
         class_names: names in label order (overrides ``class_file``).
         label_base: 0 or 1 for the list's labels; None detects it.
@@ -90,6 +90,7 @@ class Dark48Dataset(ClipDataset):
         seed: int = 0,
         cache: bool = False,
         cache_max_frames: int = LIMITS.max_frames,
+        augment: str = "none",
         within: str | os.PathLike | None = None,
     ):
         list_file = Path(list_file)
@@ -118,6 +119,7 @@ class Dark48Dataset(ClipDataset):
             seed=seed,
             cache=cache,
             cache_max_frames=cache_max_frames,
+            augment=augment,
         )
         self.root, self.list_file = base_dir, list_file
 

@@ -32,7 +32,7 @@ class FolderDataset(ClipDataset):
 
     Args:
         root: folder with one sub-folder per class.
-        train, clip_len, crop, short_side, seed, cache, cache_max_frames: as ``ClipDataset``.
+        train, clip_len, crop, short_side, seed, cache, cache_max_frames, augment: as ``ClipDataset``.
         class_names: label order; default the sorted folder names.
         extensions: video file suffixes to pick up (case-insensitive).
         within: a folder every clip must lie inside once links are followed (an uploaded dataset's).
@@ -56,6 +56,7 @@ class FolderDataset(ClipDataset):
         seed: int = 0,
         cache: bool = False,
         cache_max_frames: int = LIMITS.max_frames,
+        augment: str = "none",
         within: str | os.PathLike | None = None,
     ):
         root = Path(root)
@@ -96,5 +97,6 @@ class FolderDataset(ClipDataset):
             seed=seed,
             cache=cache,
             cache_max_frames=cache_max_frames,
+            augment=augment,
         )
         self.root = root

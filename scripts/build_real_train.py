@@ -1,0 +1,157 @@
+"""Build the real-footage training set: ARID-format lists of real clips of people, as filmed and darkened.
+
+    python scripts/build_real_train.py --shared ../shared/data --out data/real-train
+
+Sources: the clips of ``../shared/data/actions_train/{Walk,Sit,Jump}`` (research-licensed: the output stays in
+the git-ignored ``data/``) except the ones ``weights/recipes/real_val_holdout.txt`` holds out for the real
+validation set (``scripts/build_real_val.py``); building fails if a held-out file would be written. Clips
+longer than ``WINDOW`` frames are cut into windows of that many frames.
+
+Every clip is resized to short side 128 (what the models read) and written as filmed (``raw/``) and once per
+darkness in ``TARGET_DV`` (``dark0/``, ``dark1/``, ...) through the low-light camera model
+(``dtcm.data.synthetic.darken``, exposure chosen so that Dv lands on the target; ARID's is about -0.88).
+``classInd.txt`` and ``split1_train.txt`` (every version) / ``split1_test.txt`` (the raw clips, a sanity
+check only: they are training clips) go into the folder; ``real_train.json`` lists every clip with its
+source, condition, darkness and exposure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dtcm import darkness, video
+from dtcm.config import ARID_CLASSES
+from dtcm.data.synthetic import _darken
+
+ROOT = Path(__file__).resolve().parents[1]
+HOLDOUT_LIST = ROOT / "weights" / "recipes" / "real_val_holdout.txt"
+CLASSES = ("Walk", "Sit", "Jump")  # the classes actions_train has
+SHORT_SIDE = 128
+WINDOW = 32  # frames per clip cut from a longer video (the one-room windows are 30 frames)
+TARGET_DV = (-0.85, -0.89, -0.94)  # darkness of each darkened copy: ARID's -0.88 and either side of it
+
+
+def _natural(name: str) -> list:
+    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", name)]
+
+
+def read_holdout(path: Path = HOLDOUT_LIST) -> set[str]:
+    """The held-out ``Class/file`` names (comments and blank lines skipped)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no hold-out list at {path}; run scripts/build_real_val.py first")
+    lines = (ln.strip() for ln in path.read_text().splitlines())
+    held = {ln for ln in lines if ln and not ln.startswith("#")}
+    if not held:
+        raise ValueError(f"{path} lists no held-out clips; refusing to train on every clip")
+    return held
+
+
+def training_files(shared: Path, held: set[str]) -> list[str]:
+    """The ``Class/file`` names of ``actions_train`` that are not held out, in natural order."""
+    root = shared / "actions_train"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{shared} holds no actions_train/; pass --shared the shared data folder")
+    missing = sorted(h for h in held if not (root / h).is_file())
+    if missing:
+        raise FileNotFoundError(f"held-out clips {missing[:3]} are not in {root}; the hold-out list is stale")
+    files = []
+    for name in CLASSES:
+        folder = root / name
+        names = sorted((p.name for p in folder.iterdir() if p.is_file()), key=_natural) if folder.is_dir() else []
+        files += [f"{name}/{f}" for f in names if f"{name}/{f}" not in held]
+    return files
+
+
+def check_no_holdout(rows: list[tuple[str, str]], held: set[str]) -> None:
+    """Raise if any written clip comes from a held-out file; ``rows`` are ``(written path, source)``."""
+    leaked = sorted({src for _, src in rows if src in held})
+    if leaked:
+        raise RuntimeError(f"held-out clips {leaked[:3]} reached the training set; they must stay out of it")
+
+
+def _resize(frames: np.ndarray) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    scale = SHORT_SIDE / min(h, w)
+    size = (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2)  # (W, H), even for yuv420p
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def _windows(n: int) -> list[tuple[int, int]]:
+    """Whole clip when it is short, else consecutive non-overlapping windows of ``WINDOW`` frames."""
+    if n < 2 * WINDOW:
+        return [(0, n)]
+    return [(a, a + WINDOW) for a in range(0, n - WINDOW + 1, WINDOW)]
+
+
+def _score(frames: np.ndarray) -> float:
+    return round(float(darkness.darkness_score(frames[darkness.segment_indices(len(frames))])), 4)
+
+
+def build(shared: Path, out: Path, seed: int = 0) -> dict:
+    """Write the set; returns the summary also written to ``real_train.json``."""
+    held = read_holdout()
+    files = training_files(shared, held)
+    conditions = ("raw",) + tuple(f"dark{i}" for i in range(len(TARGET_DV)))
+    rows: dict[str, list[tuple[int, str]]] = {c: [] for c in conditions}
+    sources: list[tuple[str, str]] = []
+    entries = []
+    i = 0
+    for rel in files:
+        check_no_holdout([(rel, rel)], held)
+        cls = rel.split("/")[0]
+        frames, fps = video.read_video(shared / "actions_train" / rel, size=SHORT_SIDE)
+        frames = _resize(frames)
+        for a, b in _windows(len(frames)):
+            clip = frames[a:b]
+            name = Path(rel).stem if (a, b) == (0, len(frames)) else f"{Path(rel).stem}_{a:04d}"
+            versions = {"raw": (clip, None)}
+            for j, dv in enumerate(TARGET_DV):
+                dim, info = _darken(clip, np.random.default_rng([seed, i, j]), target_dv=dv)
+                versions[f"dark{j}"] = (dim, info["exposure"])
+            for condition, (f, exposure) in versions.items():
+                path = f"{condition}/{cls}/{name}.mp4"
+                video.write_video(out / path, f, fps)
+                rows[condition].append((ARID_CLASSES.index(cls), path))
+                sources.append((path, rel))
+                entries.append(
+                    {"path": path, "class": cls, "condition": condition, "source": f"actions_train/{rel} {a}-{b - 1}"}
+                    | {"frames": len(f), "fps": fps, "dv": _score(f), "exposure": exposure}
+                )
+            i += 1
+    check_no_holdout(sources, held)
+    (out / "classInd.txt").write_text("".join(f"{c}\t{n}\n" for c, n in enumerate(ARID_CLASSES)))
+    every = [r for c in conditions for r in rows[c]]
+    (out / "split1_train.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(every)))
+    (out / "split1_test.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(rows["raw"])))
+    counts = {c: {} for c in conditions}
+    for e in entries:
+        counts[e["condition"]][e["class"]] = counts[e["condition"]].get(e["class"], 0) + 1
+    dv = {c: round(float(np.mean([e["dv"] for e in entries if e["condition"] == c])), 3) for c in conditions}
+    summary = {"clips": len(entries), "counts": counts, "mean_dv": dv, "sources": len(files), "seed": seed}
+    summary |= {"held_out": len(held), "target_dv": list(TARGET_DV)}
+    (out / "real_train.json").write_text(json.dumps(summary | {"entries": entries}, indent=1) + "\n")
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the shared data folder")
+    p.add_argument("--out", default="data/real-train", help="output folder (inside the git-ignored data/)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the camera model's noise (default 0)")
+    args = p.parse_args(argv)
+    s = build(Path(args.shared), Path(args.out), args.seed)
+    print(f"wrote {s['clips']} clips from {s['sources']} files to {args.out} ({s['held_out']} held-out files left out)")
+    for condition, counts in s["counts"].items():
+        per = ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))
+        print(f"  {condition}: {per} (mean Dv {s['mean_dv'][condition]:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
