@@ -195,7 +195,7 @@ def _examples() -> list[list[str]]:
 def _example_shelf() -> list[tuple[str, str]]:
     """The examples' brightened middle frames with their captions, for the Recognise tab's shelf."""
     try:
-        return [(_image_file(img), caption) for _, img, caption in service.example_previews()]
+        return [(_image_file(img), caption.split(":")[0]) for _, img, caption in service.example_previews()]
     except Exception:
         log.exception("could not make the example previews")
         return []
@@ -880,9 +880,9 @@ with gr.Blocks(title="DTCM Studio", delete_cache=(RAW_UPLOAD_TTL_S // 3, RAW_UPL
                     )  # under the clip, on a phone too
                     example_shelf = gr.Gallery(
                         _example_shelf(),
-                        label="Examples, brightened so you can see them (click one; true action first)",
+                        label="Examples: synthetic actors in the dark, brightened here so you can see them (click one)",
                         columns=5,
-                        height="auto",
+                        height=170,
                         allow_preview=False,
                         object_fit="cover",
                         elem_id="example-shelf",

@@ -202,7 +202,7 @@ def test_the_example_shelf_shows_what_each_clip_is_and_loads_it(browser_app):
     shelf = page.locator("#example-shelf")
     _wait(page, "[...document.querySelectorAll('#example-shelf img')].filter(i => i.naturalWidth > 0).length >= 5")
     captions = shelf.inner_text()
-    assert "Drink: synthetic actor" in captions and "Walk: synthetic actor" in captions, captions
+    assert "Drink" in captions and "Walk" in captions and "synthetic actors" in captions, captions
     shelf.locator("img").first.click()
     _wait(page, "(v => v && v.readyState >= 2)(document.querySelector('#rec-video video'))")
     page.locator("#analyse-btn").click()
