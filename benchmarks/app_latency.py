@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from dtcm import service, video
-from dtcm.data.synthetic import darken, footage_dir
+from dtcm.data.synthetic import darken
 from dtcm.model import create_model
 
 OUT = Path(__file__).parent / "results" / "app_latency.json"
@@ -31,7 +32,10 @@ OUT = Path(__file__).parent / "results" / "app_latency.json"
 
 def make_clip(folder: Path, size: tuple[int, int], seconds: float = 10, fps: float = 25) -> str:
     """A dark clip of real footage (vtest.avi) at ``size`` (W, H), darkened by the camera model."""
-    frames, _ = video.read_video(next(footage_dir().glob("*.avi")), size=size[1])
+    footage = Path(
+        os.environ.get("DTCM_REAL_FOOTAGE") or Path(__file__).resolve().parents[1].parent / "shared/data/real"
+    )  # beside the repository
+    frames, _ = video.read_video(next(footage.glob("*.avi")), size=size[1])
     n = int(seconds * fps)
     frames = np.stack([cv2.resize(frames[i % len(frames)], size, interpolation=cv2.INTER_AREA) for i in range(n)])
     path = folder / f"dark_{size[0]}x{size[1]}.mp4"

@@ -10,13 +10,14 @@ that tests can check the enhancer on frames it never saw.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from dtcm import video
-from dtcm.data.synthetic import darken, footage_dir
+from dtcm.data.synthetic import darken
 
 HOLDOUT = 160  # final frames of vtest.avi never used for training
 
@@ -29,7 +30,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout", type=int, default=HOLDOUT)
     args = p.parse_args(argv)
-    src = next(footage_dir().glob("*.avi"))
+    src = next(
+        Path(
+            os.environ.get("DTCM_REAL_FOOTAGE") or Path(__file__).resolve().parents[1].parent / "shared/data/real"
+        ).glob("*.avi")
+    )  # the footage beside the repository
     frames, _ = video.read_video(src, size=192)
     frames = frames[: len(frames) - args.holdout]
     rng = np.random.default_rng(args.seed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +77,12 @@ def real_footage_table(enhancer) -> list[dict]:
     The tone curves (one curve for every pixel) show what brightening costs in L_STC.
     """
     from dtcm import video
-    from dtcm.data.synthetic import darken, footage_dir
+    from dtcm.data.synthetic import darken
 
-    frames, _ = video.read_video(next(footage_dir().glob("*.avi")), size=240)
+    footage = Path(
+        os.environ.get("DTCM_REAL_FOOTAGE") or Path(__file__).resolve().parents[1].parent / "shared/data/real"
+    )  # the real street footage beside the repository
+    frames, _ = video.read_video(next(footage.glob("*.avi")), size=240)
     clip = frames[-64:]
     dark = darken(clip, np.random.default_rng(123))
 

@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1
 mkdir -p data runs
-[ -f data/synth/split1_train.txt ] || dtcm make-synthetic --version 1 --out data/synth --per-class 60 --seed 1 --workers 2
-[ -f data/synth-bright/split1_train.txt ] || dtcm make-synthetic --version 1 --out data/synth-bright --per-class 60 --seed 2 --bright --workers 2
-[ -f data/synth4/split1_train.txt ] || dtcm make-synthetic --version 1 --out data/synth4 --per-class 100 --seed 4 --workers 2
+[ -f data/synth/split1_train.txt ] || dtcm make-synthetic --version 1 --backgrounds ../shared/data/real --out data/synth --per-class 60 --seed 1 --workers 2
+[ -f data/synth-bright/split1_train.txt ] || dtcm make-synthetic --version 1 --backgrounds ../shared/data/real --out data/synth-bright --per-class 60 --seed 2 --bright --workers 2
+[ -f data/synth4/split1_train.txt ] || dtcm make-synthetic --version 1 --backgrounds ../shared/data/real --out data/synth4 --per-class 100 --seed 4 --workers 2
 [ -f data/synth-union/split1_train.txt ] || python scripts/merge_splits.py data/synth-union data/synth data/synth4
-[ -f data/synth-heldout/split1_train.txt ] || dtcm make-synthetic --version 1 --out data/synth-heldout --per-class 12 --seed 3 --workers 2
+[ -f data/synth-heldout/split1_train.txt ] || dtcm make-synthetic --version 1 --backgrounds ../shared/data/real --out data/synth-heldout --per-class 12 --seed 3 --workers 2
 cat data/synth-heldout/split1_train.txt data/synth-heldout/split1_test.txt > data/synth-heldout/all.txt
 [ -d data/real-dark/real ] || python scripts/make_real_dark.py --out data/real-dark --clips 48 --seed 0
 

@@ -215,7 +215,7 @@ def test_make_synthetic_needs_no_data(plain_clone):
 def test_v1_renders_what_it_did_before(monkeypatch):
     import hashlib
 
-    monkeypatch.delenv(syn.FOOTAGE_ENV, raising=False)  # v1's default: the shared footage, as before
+    monkeypatch.setenv(syn.FOOTAGE_ENV, str(SHARED_FOOTAGE.parent))  # v1 over the shared footage, as before
     for name, (bright_sha, dark_sha) in V1_REFERENCE.items():
         rng = np.random.default_rng([11, syn.ACTIONS.index(name), 0])
         frames, _ = syn.render_clip(name, rng, num_frames=8, size=(96, 72), version=1)

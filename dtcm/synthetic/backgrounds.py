@@ -1,8 +1,8 @@
 """Backgrounds: procedural night scenes by default, real footage or photographs only when a folder is given.
 
 :func:`resolve_backgrounds` decides the source: the ``backgrounds`` argument, else ``$DTCM_REAL_FOOTAGE`` (an
-alias), else none (procedural scenes, so a plain clone works). v1 alone still looks for the shared
-``../shared/data/real`` footage it was made with, so its clips stay what they were. A folder may hold videos
+alias), else none (procedural scenes, so a plain clone works); v1's clips over real footage (the shipped weights'
+data) come back when that footage is given. A folder may hold videos
 and photographs, at any depth; v2 pans over a crop of one of them (or of a painted scene) per clip.
 """
 
@@ -59,10 +59,10 @@ class Plate:
 
 
 # --------------------------------------------------------------------------------------------- source
-def footage_dir() -> Path:
-    """Where the real footage lives: ``$DTCM_REAL_FOOTAGE`` (a file or folder), else ``../shared/data/real``."""
+def footage_dir() -> Path | None:
+    """Where real footage was set to live: ``$DTCM_REAL_FOOTAGE`` (a file or folder), else None (no default)."""
     env = os.environ.get(FOOTAGE_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared/data/real"
+    return Path(env) if env else None
 
 
 @functools.lru_cache(maxsize=8)
@@ -83,7 +83,7 @@ def resolve_backgrounds(backgrounds: str | os.PathLike | None = None, version: i
 
     Args:
         backgrounds: a folder (or one file) of videos and/or photographs; None: ``$DTCM_REAL_FOOTAGE`` if
-            set, else procedural scenes (v1: else ``../shared/data/real`` when it exists, as it always did).
+            set, else procedural scenes.
         version: the dataset version asking.
 
     Returns:
@@ -93,8 +93,6 @@ def resolve_backgrounds(backgrounds: str | os.PathLike | None = None, version: i
         path, what = Path(backgrounds), "backgrounds"
     elif os.environ.get(FOOTAGE_ENV):
         path, what = Path(os.environ[FOOTAGE_ENV]), f"${FOOTAGE_ENV}"
-    elif version == 1 and footage_dir().exists():
-        path, what = footage_dir(), "v1's default footage"
     else:
         return None
     if not path.exists():

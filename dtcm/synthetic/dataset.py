@@ -127,7 +127,7 @@ def make_synthetic(
         version: 2 (the default) or 1 (v1's capsule figures, frame for frame as before).
         options: v2's switches (:class:`RenderOptions`); None is all on.
         backgrounds: a folder of real videos and/or photographs to film in front of; None: ``$DTCM_REAL_FOOTAGE``
-            if set, else procedural scenes, so no data is needed (v1 still uses ``../shared/data/real`` if there).
+            if set, else procedural scenes, so no data is needed.
 
     Returns:
         A summary dict: counts, darkness (mean/min/max Dv of the dark clips), timings, paths.

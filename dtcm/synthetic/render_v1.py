@@ -1,7 +1,7 @@
 """v1 of DarkActions-synth, kept exactly: capsule figures over a panning crop of real footage.
 
 ``render_v1`` draws what the renderer drew before v2 for the same generator state when it is given the
-same footage (``../shared/data/real``); without footage it paints a procedural scene instead.
+same footage when it is given (``backgrounds`` or ``$DTCM_REAL_FOOTAGE``); without it, a procedural scene.
 """
 
 from __future__ import annotations
