@@ -37,6 +37,7 @@ __all__ = [
     "gpu",
     "infer",
     "on_zero_gpu",
+    "cuda_expected",
     "resolve_device",
     "synchronize",
     "to_device",
@@ -71,6 +72,22 @@ def resolve_device() -> torch.device:
     if want == "cuda" and not available:
         raise DeviceError(f"{DEVICE_ENV}=cuda asks for a GPU but torch sees none; unset it or set {DEVICE_ENV}=cpu")
     return torch.device(want or ("cuda" if available else "cpu"))
+
+
+def cuda_expected() -> bool:
+    """Whether models will run on CUDA, for a process that must not import torch to ask (the UIs).
+
+    Follows :func:`resolve_device`: ``DTCM_DEVICE`` first; else torch's answer when torch is already loaded,
+    else whether an NVIDIA device is visible.
+    """
+    import sys
+
+    want = os.environ.get(DEVICE_ENV, "").strip().lower()
+    if want in DEVICE_CHOICES:
+        return want == "cuda"
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    return os.path.exists("/dev/nvidia0") and os.environ.get("CUDA_VISIBLE_DEVICES", "0") not in ("", "-1")
 
 
 def device_of(model) -> torch.device:

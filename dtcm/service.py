@@ -1006,7 +1006,9 @@ def finetune_limits() -> dict:
     from dtcm.jobs import JobLimits
 
     lim = _manager().limits if _jobs is not None else JobLimits.from_env()
-    gpu = _has_cuda_quietly()
+    from dtcm.device import cuda_expected
+
+    gpu = cuda_expected()
     backbones = [b for b in BACKBONES if gpu or b not in HEAVY_BACKBONES]
     memory_gb = lim.memory_bytes / (1 << 30)
     return {
@@ -1018,15 +1020,6 @@ def finetune_limits() -> dict:
         "time_min": round(lim.time_s / 60, 1),
         "queue": lim.queue_size,
     }
-
-
-def _has_cuda_quietly() -> bool:
-    """CUDA without importing torch into a UI process that has not imported it yet."""
-    import sys
-
-    if "torch" in sys.modules:
-        return bool(sys.modules["torch"].cuda.is_available())
-    return bool(os.environ.get("CUDA_VISIBLE_DEVICES")) and os.path.exists("/dev/nvidia0")
 
 
 FINETUNE_LR = 1e-4  # fine-tuning from trained weights on a few clips: ten times the from-scratch joint rate

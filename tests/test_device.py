@@ -301,3 +301,16 @@ def test_device_check_keeps_going_past_a_failing_or_hanging_section(tmp_path, mo
     assert report["train"]["status"] == "failed" and report["train"]["error"] == "RuntimeError: CUDA out of memory"
     assert report["bf16"]["status"] == "failed" and report["bf16"]["error"].startswith("SectionTimeout")
     assert report["ok"] == {"status": "ok", "x": 1.0, "seconds": report["ok"]["seconds"]}
+
+
+def test_cuda_expected_follows_the_policy_without_importing_torch(monkeypatch):
+    from dtcm import device
+
+    monkeypatch.setenv("DTCM_DEVICE", "cpu")
+    assert device.cuda_expected() is False
+    monkeypatch.setenv("DTCM_DEVICE", "cuda")
+    assert device.cuda_expected() is True  # the fine-tune bounds then offer the GPU-sized backbones
+    monkeypatch.delenv("DTCM_DEVICE")
+    import torch
+
+    assert device.cuda_expected() == torch.cuda.is_available()
