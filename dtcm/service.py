@@ -568,10 +568,14 @@ def timeline(path, variant: str | None = None, k: int | None = None, windows: in
     starts = np.linspace(0, max(0, total - cfg.clip_len), n).round().astype(int)  # (n,)
     idx = np.concatenate([video.clip_indices(total, cfg.clip_len, "dense", int(s)) for s in starts])
     frames = _video_call(video.read_frames, path, idx, size=cfg.short_side)  # (n * T, h, w, 3)
+    import torch
+
+    T = cfg.clip_len
+    x = torch.cat([video.to_batch(frames[i * T : (i + 1) * T], cfg.short_side, cfg.crop_size) for i in range(n)])
+    logits = device.infer(model, x, k)  # (n, C): every window in one batch
     out = []
     for i, s in enumerate(starts):
-        x = video.to_batch(frames[i * cfg.clip_len : (i + 1) * cfg.clip_len], cfg.short_side, cfg.crop_size)
-        top5 = _topk(device.infer(model, x, k), cfg.class_names, temperature=cfg.temperature)
+        top5 = _topk(logits[i : i + 1], cfg.class_names, temperature=cfg.temperature)
         last = int(s) + min(cfg.clip_len, total) - 1
         out.append(
             {
