@@ -2,14 +2,8 @@
 
 Every clip is its dense centred window of ``clip_len`` frames at the model's short side, centre-cropped,
 read through the same dataset code as training (``dtcm.data.build_dataset(..., train=False)``). Clips
-that cannot be decoded are skipped and counted, never fatal.
-
-Example:
-    >>> from dtcm.hub import resolve_model
-    >>> from dtcm.evaluate import evaluate
-    >>> result = evaluate(resolve_model(), "data/synthetic", batch_size=4)
-    >>> result["top1"], result["n"]
-    (0.82, 220)
+that cannot be decoded are skipped and counted, never fatal. Training's validation (``evaluate_loader``)
+counts its hits with the same ``topk_hits``.
 """
 
 from __future__ import annotations
@@ -26,7 +20,7 @@ import torch
 
 from dtcm.device import infer, to_device
 
-__all__ = ["confusion_figure", "evaluate", "write_report"]
+__all__ = ["confusion_figure", "evaluate", "evaluate_loader", "topk_hits", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +52,6 @@ def evaluate(
         "confusion": [[int]], "class_names": [str], "k": int}``: accuracies are fractions of ``n``, the
         clips evaluated; Top-5 is Top-min(5, classes); ``confusion[i][j]`` counts clips of class i predicted
         as j (model order); a class without clips has per-class accuracy None.
-
-    Example:
-        >>> r = evaluate(model, "ARID/list_cvt/ARID_split1_test.txt", batch_size=8, num_workers=4)
-        >>> print(f"Top-1 {100 * r['top1']:.2f}%")
     """
     from dtcm.data import collate_clips
 
@@ -88,8 +78,8 @@ def evaluate(
         if len(batch["label"]):
             logits = infer(model, batch["video"], k=k)  # (B, C) float32, CPU
             labels = label_map[batch["label"]]  # (B,) in model order
-            top = logits.topk(min(5, c), dim=1).indices  # (B, 5)
-            top5_hits += int((top == labels[:, None]).any(1).sum())
+            top, _, hits5 = topk_hits(logits, labels)  # (B, 5)
+            top5_hits += hits5
             np.add.at(confusion, (labels.numpy(), top[:, 0].numpy()), 1)
         if progress is not None:
             progress(done, len(dataset))
@@ -153,6 +143,49 @@ def _label_map(data_names: tuple[str, ...], model_names: tuple[str, ...], source
         )
     index = {name: i for i, name in enumerate(model_names)}
     return torch.tensor([index[n] for n in data_names])
+
+
+def topk_hits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """Top-min(5, classes) predictions of (B, C) logits, best first, and how many of (B,) labels are in the
+    Top-1 and in the Top-5: ``(top (B, 5), hits1, hits5)``."""
+    top = logits.topk(min(5, logits.shape[1]), dim=1).indices  # (B, 5)
+    return top, int((top[:, 0] == labels).sum()), int((top == labels[:, None]).any(dim=1).sum())
+
+
+@torch.no_grad()
+def evaluate_loader(model, loader, k: int | None = None, device: str | torch.device | None = None) -> dict:
+    """1-clip centre-crop accuracy of ``model`` (a DTCM) over a loader of ``collate_clips`` batches.
+
+    Args:
+        model: a DTCM (not DDP-wrapped).
+        loader: yields ``{"video": (B, 3, T, H, W), "label": (B,), "skipped": [...]}``; empty batches pass.
+        k: frame-sharing factor (default the model's).
+        device: where to run (default the model's).
+    Returns:
+        ``{"top1", "top5"}`` as fractions in [0, 1] (None without clips), ``"n"`` clips, ``"correct1"``,
+        ``"correct5"`` counts and ``"skipped"`` files. Top-5 is Top-min(5, classes).
+    """
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    c1 = c5 = n = skipped = 0
+    for batch in loader:
+        skipped += len(batch["skipped"])
+        if len(batch["label"]) == 0:
+            continue
+        logits = model(batch["video"].to(device), k=k).float()
+        labels = batch["label"].to(device)
+        _, hits1, hits5 = topk_hits(logits, labels)
+        c1, c5, n = c1 + hits1, c5 + hits5, n + len(labels)
+    model.train(was_training)
+    return {
+        "top1": c1 / n if n else None,
+        "top5": c5 / n if n else None,
+        "n": n,
+        "correct1": c1,
+        "correct5": c5,
+        "skipped": skipped,
+    }
 
 
 # ------------------------------------------------------------------------------------------ reports

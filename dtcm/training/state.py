@@ -1,0 +1,83 @@
+"""What the loop is built from (``Run``) and what it carries from step to step (``LoopState``, ``Window``)."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from dtcm.training.log import Log
+from dtcm.training.step import TERMS
+
+__all__ = ["LoopState", "Run", "Window", "new_epoch_stats"]
+
+
+def new_epoch_stats() -> dict:
+    return {"n": 0.0, "correct": 0.0, "loss": 0.0, "skipped": 0, "nonfinite": 0}
+
+
+@dataclass
+class LoopState:
+    """Everything the loop carries from step to step; a checkpoint's ``state.json`` is made of it."""
+
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # micro-batches of ``epoch`` done
+    epoch_stats: dict = field(default_factory=new_epoch_stats)
+    nonfinite_total: int = 0
+    consecutive_nonfinite: int = 0
+    skipped_total: int = 0
+    dropped_total: int = 0
+    clips_total: int | None = 0  # None: resumed from a checkpoint from before it was counted
+    first_skipped: str | None = None  # this process's first skipped file, for the message of a run without one
+    last_ckpt: str | None = None
+    last_step_record: dict = field(default_factory=dict)
+    last_epoch_record: dict = field(default_factory=dict)
+    status: str = "finished"
+
+
+@dataclass
+class Window:
+    """The micro-batches of one optimizer step, summed over processes."""
+
+    n: float = 0.0
+    correct: float = 0.0
+    terms: dict = field(default_factory=lambda: dict.fromkeys(TERMS, 0.0))
+    skipped: int = 0
+    dropped: int = 0
+    bad: bool = False  # a non-finite loss on some process: this step is skipped everywhere
+    backward: bool = False  # some micro-batch went backward
+    buffers: list | None = None  # BatchNorm statistics as they were before this step
+
+
+@dataclass
+class Run:
+    """What a run is made of; fixed once the loop starts."""
+
+    args: argparse.Namespace
+    accelerator: object
+    output_dir: Path
+    model: torch.nn.Module  # the DTCM (unwrapped)
+    ddp: torch.nn.Module  # its TrainStep, as prepared by Accelerate
+    optimizer: object
+    scheduler: object
+    train_set: object
+    val_set: object
+    class_names: tuple | None  # None for enhancer-only
+    batches_per_epoch: int
+    steps_per_epoch: int
+    total_steps: int
+    num_epochs: int
+    callback: Callable[[dict], bool | None] | None
+    stop_event: threading.Event | None
+    trainable: list = field(default_factory=list)
+    log: Log | None = None
+    bar: object = None
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
