@@ -225,11 +225,7 @@ def _resume(run: Run, state: LoopState, resume_from: Path) -> None:
     scaler = run.accelerator.scaler
     if scaler is not None and (resume_from / "scaler.json").is_file():
         scaler.load_state_dict(read_json(resume_from / "scaler.json"))
-    state.global_step, state.epoch, state.batch_in_epoch = saved["global_step"], saved["epoch"], saved["batch_in_epoch"]
-    state.epoch_stats = saved["epoch_stats"]
-    state.nonfinite_total, state.consecutive_nonfinite = saved["nonfinite_total"], saved["consecutive_nonfinite"]
-    state.skipped_total, state.dropped_total = saved.get("skipped_total", 0), saved.get("dropped_total", 0)
-    state.clips_total = saved.get("clips_total")  # None: a checkpoint from before it was counted
+    state.resume_from(saved)
 
 
 def _open_log(run: Run, state: LoopState, resume_from: Path | None, newer: list, damaged: list) -> None:

@@ -18,7 +18,7 @@ import torch
 
 from dtcm.device import resolve_device
 from dtcm.evaluate import evaluate_loader
-from dtcm.training.args import DEFAULTS, resolve_args
+from dtcm.training.args import resolve_args
 from dtcm.training.build import make_loader, setup_run
 from dtcm.training.checkpoint import replace_dir, save_checkpoint
 from dtcm.training.distributed import (
@@ -349,28 +349,9 @@ def _end_epoch(run: Run, state: LoopState) -> bool:
 
 def _checkpoint(run: Run, state: LoopState) -> str:
     """Write ``checkpoint-STEP`` of the current step; returns its path."""
-    args = run.args
-    saved = {
-        "format": "dtcm-checkpoint-v1",
-        "global_step": state.global_step,
-        "epoch": state.epoch,
-        "batch_in_epoch": state.batch_in_epoch,
-        "epoch_stats": state.epoch_stats,
-        "nonfinite_total": state.nonfinite_total,
-        "consecutive_nonfinite": state.consecutive_nonfinite,
-        "skipped_total": state.skipped_total,
-        "dropped_total": state.dropped_total,
-        "clips_total": state.clips_total,
-        "world_size": run.world,
-        "time": time.time(),
-        "args": {k: getattr(args, k) for k in DEFAULTS},
-    }
-    limit = args.checkpoints_total_limit
-    return str(
-        save_checkpoint(
-            run.accelerator, run.output_dir, state.global_step, run.ddp, run.optimizer, run.scheduler, saved, limit
-        )
-    )
+    saved = state.to_checkpoint(run.args, run.world)
+    args = (run.accelerator, run.output_dir, state.global_step, run.ddp, run.optimizer, run.scheduler, saved)
+    return str(save_checkpoint(*args, run.args.checkpoints_total_limit))
 
 
 def _finish(run: Run, state: LoopState) -> dict:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from dtcm.training.args import DEFAULTS
 from dtcm.training.log import Log
 from dtcm.training.step import TERMS
 
@@ -38,6 +40,36 @@ class LoopState:
     last_step_record: dict = field(default_factory=dict)
     last_epoch_record: dict = field(default_factory=dict)
     status: str = "finished"
+
+    def to_checkpoint(self, args, world: int) -> dict:
+        """The checkpoint's ``state.json``: the counters a resume needs, the process count and the arguments."""
+        return {
+            "format": "dtcm-checkpoint-v1",
+            "global_step": self.global_step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "epoch_stats": self.epoch_stats,
+            "nonfinite_total": self.nonfinite_total,
+            "consecutive_nonfinite": self.consecutive_nonfinite,
+            "skipped_total": self.skipped_total,
+            "dropped_total": self.dropped_total,
+            "clips_total": self.clips_total,
+            "world_size": world,
+            "time": time.time(),
+            "args": {k: getattr(args, k) for k in DEFAULTS},
+        }
+
+    def resume_from(self, saved: dict) -> None:
+        """Take the counters of a checkpoint's ``state.json``."""
+        self.global_step, self.epoch, self.batch_in_epoch = (
+            saved["global_step"],
+            saved["epoch"],
+            saved["batch_in_epoch"],
+        )
+        self.epoch_stats = saved["epoch_stats"]
+        self.nonfinite_total, self.consecutive_nonfinite = saved["nonfinite_total"], saved["consecutive_nonfinite"]
+        self.skipped_total, self.dropped_total = saved.get("skipped_total", 0), saved.get("dropped_total", 0)
+        self.clips_total = saved.get("clips_total")  # None: a checkpoint from before it was counted
 
 
 @dataclass
