@@ -213,9 +213,23 @@ def _build_run(args, accelerator, output_dir: Path, callback, stop_event) -> Run
     # EpochSampler already deals each process its share, in an order resumption can reproduce
     ddp, optimizer = accelerator.prepare(step_module, optimizer)
     return Run(
-        args, accelerator, output_dir, model, ddp, optimizer, scheduler, train_set, val_set, class_names,
-        batches_per_epoch, steps_per_epoch, total_steps, num_epochs, callback, stop_event,
-    )  # fmt: skip
+        args=args,
+        accelerator=accelerator,
+        output_dir=output_dir,
+        model=model,
+        ddp=ddp,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_set=train_set,
+        val_set=val_set,
+        class_names=class_names,
+        batches_per_epoch=batches_per_epoch,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        num_epochs=num_epochs,
+        callback=callback,
+        stop_event=stop_event,
+    )
 
 
 def _resume(run: Run, state: LoopState, resume_from: Path) -> None:
