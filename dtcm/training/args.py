@@ -2,7 +2,10 @@
 
 Every hyper-parameter comes from ``DEFAULTS`` < a resumed checkpoint's arguments < ``--recipe FILE.json``
 (a JSON object of the same keys as the flags, e.g. ``{"lr": 1e-3, "w_stc": 4}``) < flags given on the
-command line. Torch-free, so the service's fine-tune form can read ``DEFAULTS`` and ``BOUNDS``.
+command line. Torch-free, so the service's fine-tune form can read ``DEFAULTS`` and ``BOUNDS``:
+
+    >>> DEFAULTS["lr"], BOUNDS["lr"], BOUNDS["batch_size"]  # (lowest, whether the lowest itself is refused)
+    (1e-05, (0.0, True), (1, False))
 """
 
 from __future__ import annotations
