@@ -61,13 +61,15 @@ class LoopState:
 
     def resume_from(self, saved: dict) -> None:
         """Take the counters of a checkpoint's ``state.json``."""
-        self.global_step, self.epoch, self.batch_in_epoch = (
-            saved["global_step"],
-            saved["epoch"],
-            saved["batch_in_epoch"],
-        )
-        self.epoch_stats = saved["epoch_stats"]
-        self.nonfinite_total, self.consecutive_nonfinite = saved["nonfinite_total"], saved["consecutive_nonfinite"]
+        for key in (
+            "global_step",
+            "epoch",
+            "batch_in_epoch",
+            "epoch_stats",
+            "nonfinite_total",
+            "consecutive_nonfinite",
+        ):
+            setattr(self, key, saved[key])
         self.skipped_total, self.dropped_total = saved.get("skipped_total", 0), saved.get("dropped_total", 0)
         self.clips_total = saved.get("clips_total")  # None: a checkpoint from before it was counted
 
