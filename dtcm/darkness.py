@@ -8,11 +8,7 @@ fraction of dark frames is at least ``tau``.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,43 +101,3 @@ def video_darkness(path: str | Path) -> DarknessReport:
     frames = video.read_frames(path, idx)
     dv = darkness_score(frames)
     return DarknessReport(str(path), dv, is_dark(dv), is_dark_vote(frames), info.frames)
-
-
-# --------------------------------------------------------------------------------------------- CLI
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-
-
-def add_cli_arguments(parser):
-    parser.add_argument("path", help="a video file or a folder (searched recursively)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of CSV")
-
-
-def cli_main(args) -> int:
-    from dtcm.video import VideoError
-
-    root = Path(args.path)
-    if not root.exists():
-        raise FileNotFoundError(f"no such file or folder: {root}")
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
-    if not paths:
-        raise ValueError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {root}")
-    rows, failed = [], 0
-    for p in paths:
-        try:
-            rows.append(asdict(video_darkness(p)))
-        except VideoError as exc:
-            failed += 1
-            rows.append({"path": str(p), "dv": None, "dark": None, "dark_vote": None, "frames": 0, "error": str(exc)})
-            if root.is_file():
-                raise
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, ["path", "dv", "dark", "dark_vote", "frames", "error"], extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-        sys.stdout.write(buf.getvalue())
-    if failed:
-        print(f"dtcm darkness: {failed} of {len(paths)} files could not be read", file=sys.stderr)
-    return 0

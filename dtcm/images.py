@@ -8,14 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dtcm.checks import IMAGE_SUFFIXES, is_image
+
 __all__ = ["IMAGE_SUFFIXES", "is_image", "read_image", "write_image"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def is_image(path: str | os.PathLike) -> bool:
-    """True when the file name ends in one of ``IMAGE_SUFFIXES`` (any case)."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _check_suffix(path: Path) -> None:

@@ -19,13 +19,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from dtcm.checks import IMAGE_SUFFIXES, SCAN_VIDEO_SUFFIXES, files_under, is_image
 
 __all__ = ["frame_stats", "measure", "load_inputs", "contact_sheet", "learned", "classical", "METRICS"]
 
@@ -143,12 +144,12 @@ def load_inputs(
     ``darken`` films every input with the low-light camera model at that exposure (e.g. 0.05), seeded.
     """
     from dtcm.data.photos import film
-    from dtcm.images import IMAGE_SUFFIXES, read_image
+    from dtcm.images import read_image
 
     rng = np.random.default_rng(seed)
     out = []
     for p in paths:
-        if p.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image(p):
             frames = read_image(p)[None]
         else:
             from dtcm import video
@@ -161,14 +162,13 @@ def load_inputs(
 
 def list_inputs(root: str | Path, split: str = "all") -> list[Path]:
     """Photos and clips under ``root`` (or the one file); ``split`` = all, train or held-out (dtcm.data.photos)."""
-    from dtcm.darkness import VIDEO_SUFFIXES
-    from dtcm.data.photos import IMAGE_SUFFIXES, split_photos
+    from dtcm.data.photos import split_photos
 
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"no such file or folder: {root}")
-    ok = IMAGE_SUFFIXES + VIDEO_SUFFIXES
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in ok)
+    ok = IMAGE_SUFFIXES + SCAN_VIDEO_SUFFIXES
+    paths = files_under(root, ok)
     if not paths:
         raise ValueError(f"{root} holds no photos or clips; accepted: {', '.join(ok)}")
     if split not in ("all", "train", "held-out"):
@@ -186,8 +186,8 @@ def learned(spec: str, k: int | None = None, adaptive: bool = False) -> Callable
     """
     from dtcm import adaptive as adapt
     from dtcm.darkness import darkness_score, segment_indices
-    from dtcm.enhance_cli import enhance_frames
     from dtcm.hub import resolve_model
+    from dtcm.pipeline import enhance_frames
 
     model = resolve_model(spec)
 
@@ -242,7 +242,7 @@ def contact_sheet(
     return path
 
 
-# --------------------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------------------------ report
 def format_table(results: dict[str, dict]) -> str:
     """A Markdown table: one row per enhancer, one column per metric (``-`` where none qualifies)."""
     head = "| enhancer | " + " | ".join(METRICS.values()) + " |"
@@ -252,50 +252,3 @@ def format_table(results: dict[str, dict]) -> str:
         cells = ["-" if m[key] is None else f"{m[key]:.{digits.get(key, 1)}f}" for key in METRICS]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def add_cli_arguments(parser) -> None:
-    parser.add_argument("inputs", help="a folder of photos (jpg, png, bmp, webp) and/or clips, or one file")
-    parser.add_argument("--model", default="lightdce-real", help="our enhancer: a variant, folder or repo id")
-    parser.add_argument("--zerodce", default="zerodce-real", help="our retrained Zero-DCE ('' to leave out)")
-    parser.add_argument(
-        "--zerodce-published",
-        default=None,
-        help="a folder made by dtcm import-zerodce (default: $DTCM_ZERODCE_PUBLISHED)",
-    )
-    parser.add_argument("--classic", default="he,clahe,gic", help="classical enhancers, comma-separated")
-    parser.add_argument("--k", type=int, default=None, help="frame sharing on clips (default: each model's)")
-    parser.add_argument("--split", default="all", choices=["all", "train", "held-out"], help="photo split")
-    parser.add_argument("--long-side", type=int, default=640)
-    parser.add_argument("--max-frames", type=int, default=16, help="frames read from each clip")
-    parser.add_argument("--darken", type=float, default=None, help="film the inputs at this exposure first")
-    parser.add_argument("--no-adaptive", action="store_true", help="leave out 'ours (adaptive)'")
-    parser.add_argument("--sheet", default=None, help="write a contact sheet PNG here")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def cli_main(args) -> int:
-    import os
-
-    published = args.zerodce_published or os.environ.get("DTCM_ZERODCE_PUBLISHED")
-    inputs = load_inputs(list_inputs(args.inputs, args.split), args.long_side, args.max_frames, args.darken)
-    methods = {"ours": learned(args.model, args.k)}
-    if not args.no_adaptive:
-        methods["ours (adaptive)"] = learned(args.model, args.k, adaptive=True)
-    if args.zerodce:
-        methods["zero-dce (trained here)"] = learned(args.zerodce, args.k)
-    if published:
-        methods["zero-dce (published)"] = learned(published, args.k)
-    for name in filter(None, args.classic.split(",")):
-        methods[name] = classical(name)
-    results, outputs = {}, {}
-    for name, fn in methods.items():
-        results[name], outputs[name] = measure(inputs, fn)
-    if args.sheet:
-        contact_sheet(inputs, {n: o for n, o in outputs.items() if n != "ours (adaptive)"}, args.sheet)
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        print(f"{len(inputs)} inputs from {args.inputs} (long side <= {args.long_side})")
-        print(format_table(results))
-    return 0

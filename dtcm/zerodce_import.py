@@ -8,7 +8,6 @@ and tanh is odd, negating conv7's weight and bias negates r exactly. The file is
 
 Example:
     $ dtcm import-zerodce Epoch99.pth weights-local/zerodce-published
-    >>> model = import_zerodce("Epoch99.pth")  # a DTCM whose enhancer is the published Zero-DCE
 """
 
 from __future__ import annotations
@@ -100,19 +99,3 @@ def write_card(folder: Path, source: str) -> None:
         "Licence: that of the source weights (the authors state academic research only, CC BY-NC 4.0). Do not\n"
         "redistribute this folder unless that licence allows it.\n"
     )
-
-
-def add_cli_arguments(parser) -> None:
-    parser.add_argument("checkpoint", help="the authors' Zero-DCE .pth (a plain state_dict, e_conv1..e_conv7)")
-    parser.add_argument("out_dir", help="folder to write (config.json, model.safetensors, README.md)")
-
-
-def cli_main(args) -> int:
-    model = import_zerodce(args.checkpoint)
-    out = Path(args.out_dir)
-    model.save_pretrained(out)
-    write_card(out, Path(args.checkpoint).name)
-    n = sum(p.numel() for p in model.enhancer.parameters())
-    print(f"wrote {out}: Zero-DCE from {Path(args.checkpoint).name}, {n:,} enhancer parameters, r negated")
-    print(f"point the apps at it with DTCM_ZERODCE_PUBLISHED={out}")
-    return 0

@@ -61,13 +61,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", default="runs")
     p.add_argument("--heldout", required=True, help="list file of a DarkActions-synth set from an unused seed")
-    p.add_argument("--weights", default=os.environ.get("DTCM_WEIGHTS_DIR", "weights"))
+    p.add_argument("--weights", default=os.environ.get(hub.WEIGHTS_ENV, "weights"))
     p.add_argument("--only", nargs="*", help="names to (re)publish; default all that exist")
     args = p.parse_args(argv)
     wdir = Path(args.weights)
     wdir.mkdir(exist_ok=True)
-    index_path = wdir / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {"default": None, "models": {}}
+    index = hub.read_index(wdir, raw=True)
     for name, (run, recipe_name, description) in SHIPPED.items():
         if args.only and name not in args.only:
             continue
@@ -106,10 +105,7 @@ def main(argv=None) -> int:
         index["models"][name] = entry
     if DEFAULT in index["models"]:
         index["default"] = DEFAULT
-    tmp = index_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(tmp, index_path)
-    print(f"wrote {index_path}")
+    print(f"wrote {hub.write_index(index, wdir)}")
     return 0
 
 

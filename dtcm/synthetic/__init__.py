@@ -17,7 +17,7 @@ Example:
 
 from dtcm.synthetic.actions import ACTIONS, action_name
 from dtcm.synthetic.backgrounds import FOOTAGE_ENV, footage_dir, resolve_backgrounds
-from dtcm.synthetic.dataset import add_cli_arguments, cli_main, contact_sheet, make_synthetic, split_indices
+from dtcm.synthetic.dataset import contact_sheet, make_synthetic, split_indices
 from dtcm.synthetic.draw import SS
 from dtcm.synthetic.lowlight import TARGET_DV, compress, darken
 from dtcm.synthetic.render import FPS, NUM_FRAMES, SIZE, VERSIONS, RenderOptions, render_clip
@@ -35,8 +35,6 @@ __all__ = [
     "VERSIONS",
     "RenderOptions",
     "action_name",
-    "add_cli_arguments",
-    "cli_main",
     "compress",
     "contact_sheet",
     "darken",

@@ -1,4 +1,4 @@
-"""The ``dtcm`` command line. Each sub-command lives in the module that owns the work.
+"""The ``dtcm`` command line: one module per command in this package, the work in the library below it.
 
 A module listed in ``COMMANDS`` exposes ``add_cli_arguments(parser)`` and ``cli_main(args) -> int``; it is
 imported only when its command runs, so ``dtcm --help`` stays fast. Errors a user can cause end as one
@@ -13,21 +13,24 @@ import sys
 
 __all__ = ["COMMANDS", "CLIError", "main"]
 
-# command -> (module, one-line help)
-COMMANDS = {
-    "predict": ("dtcm.hub", "Top-5 actions of a clip"),
-    "enhance": ("dtcm.enhance_cli", "enhance a clip, write a browser-playable H.264 mp4"),
-    "darkness": ("dtcm.darkness", "darkness score of a video or a folder of videos (CSV or JSON)"),
-    "train": ("dtcm.train", "joint training on Accelerate"),
-    "evaluate": ("dtcm.evaluate", "1-clip centre-crop Top-1/Top-5 on a split"),
-    "calibrate": ("dtcm.calibration", "fit a variant's temperature and not-sure thresholds, report ECE"),
-    "make-synthetic": ("dtcm.synthetic", "render the DarkActions-synth dataset (no data needed)"),
-    "flops": ("dtcm.flops", "parameters and multiply-accumulates of a DTCM model"),
-    "import-hara": ("dtcm.model", "convert a Hara et al. Kinetics checkpoint to our format"),
-    "import-zerodce": ("dtcm.zerodce_import", "convert the Zero-DCE authors' checkpoint to our format"),
-    "quality": ("dtcm.quality", "enhancement quality on real photos or clips: table, JSON, contact sheet"),
-    "push": ("dtcm.hub_push", "push a model folder to the Hugging Face Hub"),
+# command -> one-line help; the command lives in dtcm.cli.<command, "-" as "_">
+HELP = {
+    "predict": "Top-5 actions of a clip",
+    "enhance": "enhance a clip, write a browser-playable H.264 mp4",
+    "darkness": "darkness score of a video or a folder of videos (CSV or JSON)",
+    "train": "joint training on Accelerate",
+    "evaluate": "1-clip centre-crop Top-1/Top-5 on a split",
+    "calibrate": "fit a variant's temperature and not-sure thresholds, report ECE",
+    "make-synthetic": "render the DarkActions-synth dataset (no data needed)",
+    "flops": "parameters and multiply-accumulates of a DTCM model",
+    "import-hara": "convert a Hara et al. Kinetics checkpoint to our format",
+    "import-zerodce": "convert the Zero-DCE authors' checkpoint to our format",
+    "quality": "enhancement quality on real photos or clips: table, JSON, contact sheet",
+    "push": "push a model folder to the Hugging Face Hub",
 }
+ELSEWHERE = {"train": "dtcm.train", "evaluate": "dtcm.evaluate"}  # commands whose arguments still live there
+# command -> (module, one-line help)
+COMMANDS = {name: (ELSEWHERE.get(name, f"dtcm.cli.{name.replace('-', '_')}"), text) for name, text in HELP.items()}
 
 
 class CLIError(Exception):
@@ -63,7 +66,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dtcm {name}: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
