@@ -30,7 +30,7 @@ from dtcm.synthetic.figure import figure_parts, paint_figure, pattern_of, sample
 from dtcm.synthetic.render_v1 import render_v1
 from dtcm.synthetic.staging import Shot, background_pan, focus, key_light, orbit
 
-__all__ = ["FPS", "NUM_FRAMES", "SIZE", "VERSIONS", "RenderOptions", "render_clip"]
+__all__ = ["FPS", "NUM_FRAMES", "SIZE", "VERSIONS", "RenderOptions", "check_version", "render_clip"]
 
 SIZE = (170, 128)  # (W, H): 4:3, short side 128 as the loaders resize to
 NUM_FRAMES = 40  # 2.7 s at 15 fps: any 16-frame window holds >= 1 s of the action
@@ -62,6 +62,14 @@ class RenderOptions:
     @classmethod
     def help(cls, name: str) -> str:
         return next(f.metadata["help"] for f in fields(cls) if f.name == name)
+
+
+def check_version(version: int, options: RenderOptions | None) -> None:
+    """Raise unless ``version`` is one of ``VERSIONS`` and v1 is asked for without v2's switches."""
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    if version == 1 and options is not None and options != RenderOptions():
+        raise ValueError(f"options switch v2's elements and v1 has none, got {options}")
 
 
 # ---------------------------------------------------------------------------------------------- blocks
@@ -349,10 +357,7 @@ def render_clip(
     name = _action_name(action)
     if num_frames < 1 or fps <= 0:
         raise ValueError(f"need num_frames >= 1 and fps > 0, got {num_frames} and {fps}")
-    if version not in VERSIONS:
-        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
-    if version == 1 and options is not None and options != RenderOptions():
-        raise ValueError(f"options switch v2's elements and v1 has none, got {options}")
+    check_version(version, options)
     source = backgrounds if isinstance(backgrounds, Source) else resolve_backgrounds(backgrounds, version)
     if version == 1:
         return render_v1(name, rng, num_frames, fps, size, source)
