@@ -35,6 +35,7 @@ __all__ = [
     "Sample",
     "collate_clips",
     "infer_class_names",
+    "list_path",
     "read_class_index",
     "resolve_root",
     "to_zero_based",
@@ -289,6 +290,11 @@ def _resize_short(frame: np.ndarray, short_side: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- list-file helpers
+def list_path(text: str) -> str:
+    """A path field of a split list, trimmed, unquoted and with forward slashes."""
+    return text.strip().strip('"').replace("\\", "/")
+
+
 def read_class_index(path: str | os.PathLike) -> tuple[str, ...]:
     """Class names from a ``classInd.txt``: lines ``index<TAB>name`` or ``index name``, 0- or 1-based.
 
