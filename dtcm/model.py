@@ -2,7 +2,7 @@
 
 Example:
     >>> import torch, dtcm
-    >>> model = dtcm.create_model("dtcm_tiny_test")
+    >>> model = dtcm.create_model("dtcm_tiny_test").eval()
     >>> out = model(torch.rand(1, 3, 8, 32, 32), return_all=True)
     >>> out.logits.shape, out.enhanced.shape
     (torch.Size([1, 11]), torch.Size([1, 3, 8, 32, 32]))

@@ -35,12 +35,7 @@ CLASS_COLUMNS = ("classid", "class", "label", "class_id")  # header names that h
 
 
 def read_arid_list(list_file: str | os.PathLike) -> list[tuple[str, str]]:
-    """Rows of an ARID list or UG2 CSV as ``(relative path, class field)``, the class still as text.
-
-    Example:
-        >>> read_arid_list("split1_train.txt")[0]
-        ('Drink/Drink_11_1.avi', '0')
-    """
+    """Rows of an ARID list or UG2 CSV as ``(relative path, class field)``, the class still as text."""
     list_file = Path(list_file)
     lines = [
         ln
@@ -106,11 +101,6 @@ class ARIDDataset(ClipDataset):
             absolute or leave it raise ``ValueError`` before any file is opened.
         **clip_options: ``ClipDataset``'s keyword options (train, clip_len, crop, short_side, seed, cache,
             cache_max_frames, augment).
-
-    Example:
-        >>> ds = ARIDDataset("ARID/clips_v1.5", "ARID/list_cvt/split1_train.txt", train=True)
-        >>> ds.class_names[:2], ds[0]["video"].shape
-        (('Drink', 'Jump'), torch.Size([3, 16, 112, 112]))
     """
 
     def __init__(

@@ -240,9 +240,6 @@ def collate_clips(batch: Sequence[dict]) -> dict:
         ``{"video": (B, 3, T, H, W) float32, "label": (B,) int64, "path": [B str], "skipped": [str],
         "reasons": [str]}``; B counts the loaded items only and is 0 (``video`` of shape (0, 3, 0, 0, 0))
         when every item was skipped, which callers skip.
-
-    Example:
-        >>> loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=collate_clips)
     """
     good = [b for b in batch if "skipped" not in b]
     skipped = [b for b in batch if "skipped" in b]

@@ -32,12 +32,7 @@ __all__ = ["Dark48Dataset", "read_dark48_list"]
 
 
 def read_dark48_list(list_file: str | os.PathLike) -> list[tuple[str, int | None, int]]:
-    """Rows ``(path, num_frames or None, label as written)`` of a video or rawframe list.
-
-    Example:
-        >>> read_dark48_list("train_rawframes.txt")[0]
-        ('Drink/clip_001', 120, 0)
-    """
+    """Rows ``(path, num_frames or None, label as written)`` of a video or rawframe list."""
     list_file = Path(list_file)
     rows = []
     for n, line in enumerate(list_file.read_text(encoding="utf-8-sig").splitlines(), 1):
@@ -68,11 +63,6 @@ class Dark48Dataset(ClipDataset):
         label_base: 0 or 1 for the list's labels; None detects it.
         within: a folder every listed clip must lie inside, as for ``ARIDDataset``.
         **clip_options: ``ClipDataset``'s keyword options, as for ``ARIDDataset``.
-
-    Example:
-        >>> ds = Dark48Dataset("Dark48/videos", "Dark48/train.txt", train=True)
-        >>> len(ds.class_names)
-        48
     """
 
     def __init__(

@@ -35,11 +35,6 @@ class FolderDataset(ClipDataset):
         extensions: video file suffixes to pick up (case-insensitive).
         within: a folder every clip must lie inside once links are followed (an uploaded dataset's).
         **clip_options: ``ClipDataset``'s keyword options, as for ``ARIDDataset``.
-
-    Example:
-        >>> ds = FolderDataset("my_clips", train=True)   # my_clips/Drink/a.mp4, my_clips/Jump/b.avi
-        >>> ds.class_names
-        ('Drink', 'Jump')
     """
 
     def __init__(

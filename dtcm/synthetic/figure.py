@@ -5,10 +5,6 @@ ellipses for the chest and hips, an ellipsoid for the head) whose projected conv
 painter's order, so the silhouette is right from any view and foreshortening comes for free. Each part
 gets a dark rim, a lit body and a highlight shifted towards the light; the figure layer is then blurred
 inside its own mask, which turns those bands into smooth shading without softening the outline.
-
-Example:
-    >>> look = sample_look(np.random.default_rng(0), body)
-    >>> parts = figure_parts(joints, body, look)  # then paint_figure(canvas, parts, cam, light2d)
 """
 
 from __future__ import annotations
