@@ -151,32 +151,34 @@ def make_synthetic(
     sheet = contact_sheet([(ACTIONS[m["class_id"]], *kept) for m, kept in results if kept], out / "contact_sheet.png")
 
     metas = [m for m, _ in results]
-    dvs = np.array([m["dv_dark"] for m in metas if "dv_dark" in m])
-    summary = {
-        "out": str(out),
-        "classes": list(ACTIONS),
-        "per_class": per_class,
-        "clips": len(metas),
-        "train": len(lines["train"]),
-        "test": len(lines["test"]),
-        "seed": seed,
-        "version": version,
+    summary = {"out": str(out), "classes": list(ACTIONS), "per_class": per_class, "clips": len(metas)}
+    summary |= {"train": len(lines["train"]), "test": len(lines["test"]), "seed": seed, "version": version}
+    summary |= _settings(options, source, bright, num_frames) | _darkness(metas)
+    summary |= {"seconds": round(seconds, 2), "seconds_per_clip": round(seconds / len(metas), 3)}
+    summary |= {"workers": num_workers, "contact_sheet": str(sheet)}
+    (out / "synthetic.json").write_text(json.dumps(summary | {"clip_params": metas}, indent=1) + "\n")
+    return summary
+
+
+def _settings(options, source, bright: bool, num_frames: int) -> dict:
+    return {
         "options": asdict(options) if options is not None else None,
         "backgrounds": source.root if source is not None else "procedural",
         "bright": bright,
         "frames": num_frames,
         "fps": FPS,
         "size": list(SIZE),
-        "mean_dv": round(float(dvs.mean()), 4),  # of the darkened clips (for --bright: of clip 0 per class)
+    }
+
+
+def _darkness(metas: list[dict]) -> dict:
+    """Mean/min/max Dv of the darkened clips (for ``bright``: of clip 0 per class, the only ones darkened)."""
+    dvs = np.array([m["dv_dark"] for m in metas if "dv_dark" in m])
+    return {
+        "mean_dv": round(float(dvs.mean()), 4),
         "min_dv": round(float(dvs.min()), 4),
         "max_dv": round(float(dvs.max()), 4),
-        "seconds": round(seconds, 2),
-        "seconds_per_clip": round(seconds / len(metas), 3),
-        "workers": num_workers,
-        "contact_sheet": str(sheet),
     }
-    (out / "synthetic.json").write_text(json.dumps(summary | {"clip_params": metas}, indent=1) + "\n")
-    return summary
 
 
 def _check_args(per_class: int, num_workers: int, num_frames: int, seed: int) -> None:
