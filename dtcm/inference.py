@@ -20,6 +20,9 @@ CPU. The original module is not touched, so training keeps the plain eager path.
 
 :func:`fast_enhance` is the whole-video path: uint8 frames (T, H, W, 3) in and out, optionally estimating
 the curves on a downscaled keyframe and upsampling them bilinearly (the Zero-DCE++ idea).
+
+The folded and fused modules (1-4) live in ``dtcm.fast_enhancers`` and the curve arithmetic in
+``dtcm.curves``; this module builds them and re-exports the modules' names.
 """
 
 from __future__ import annotations
