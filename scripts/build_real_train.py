@@ -17,28 +17,13 @@ source, condition, darkness and exposure.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from dtcm import video
-from dtcm.config import ARID_CLASSES
-from dtcm.data.synthetic import _darken
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_set import (  # noqa: E402
-    HOLDOUT_LIST,
-    SHORT_SIDE,
-    main,
-    natural_key,
-    resize,
-    summarise,
-    write_class_index,
-    write_clip,
-    write_split,
-)
+import real_set as rs  # noqa: E402
+
+HOLDOUT_LIST = rs.HOLDOUT_LIST
 
 CLASSES = ("Walk", "Sit", "Jump")  # the classes actions_train has
 WINDOW = 32  # frames per clip cut from a longer video (the one-room windows are 30 frames)
@@ -67,7 +52,7 @@ def training_files(shared: Path, held: set[str]) -> list[str]:
     files = []
     for name in CLASSES:
         folder = root / name
-        names = sorted((p.name for p in folder.iterdir() if p.is_file()), key=natural_key) if folder.is_dir() else []
+        names = sorted((p.name for p in folder.iterdir() if p.is_file()), key=rs.natural_key) if folder.is_dir() else []
         files += [f"{name}/{f}" for f in names if f"{name}/{f}" not in held]
     return files
 
@@ -98,28 +83,26 @@ def build(shared: Path, out: Path, seed: int = 0) -> dict:
     for rel in files:
         check_no_holdout([(rel, rel)], held)
         cls = rel.split("/")[0]
-        frames, fps = video.read_video(shared / "actions_train" / rel, size=SHORT_SIDE)
-        frames = resize(frames)
+        frames, fps = rs.read(shared / "actions_train" / rel)
         for a, b in _windows(len(frames)):
             clip = frames[a:b]
             name = Path(rel).stem if (a, b) == (0, len(frames)) else f"{Path(rel).stem}_{a:04d}"
             versions = {"raw": (clip, None)}
             for j, dv in enumerate(TARGET_DV):
-                dim, info = _darken(clip, np.random.default_rng([seed, i, j]), target_dv=dv)
-                versions[f"dark{j}"] = (dim, info["exposure"])
+                versions[f"dark{j}"] = rs.darken(clip, [seed, i, j], target_dv=dv)
             for condition, (f, exposure) in versions.items():
-                entry = write_clip(out, condition, cls, name, f, fps, exposure, f"actions_train/{rel} {a}-{b - 1}")
-                rows[condition].append((ARID_CLASSES.index(cls), entry["path"]))
+                entry = rs.write_clip(out, condition, cls, name, f, fps, exposure, f"actions_train/{rel} {a}-{b - 1}")
+                rows[condition].append((rs.class_id(cls), entry["path"]))
                 sources.append((entry["path"], rel))
                 entries.append(entry)
             i += 1
     check_no_holdout(sources, held)
-    write_class_index(out)
-    write_split(out / "split1_train.txt", [r for c in conditions for r in rows[c]])
-    write_split(out / "split1_test.txt", rows["raw"])
-    summary = summarise(entries, conditions) | {"sources": len(files), "seed": seed}
+    rs.write_class_index(out)
+    rs.write_split(out / "split1_train.txt", [r for c in conditions for r in rows[c]])
+    rs.write_split(out / "split1_test.txt", rows["raw"])
+    summary = rs.summarise(entries, conditions) | {"sources": len(files), "seed": seed}
     summary |= {"held_out": len(held), "target_dv": list(TARGET_DV)}
-    (out / "real_train.json").write_text(json.dumps(summary | {"entries": entries}, indent=1) + "\n")
+    rs.write_summary(out / "real_train.json", summary, entries)
     return summary
 
 
@@ -128,4 +111,4 @@ def _headline(s: dict, out: str) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(__doc__, build, "data/real-train", _headline))
+    raise SystemExit(rs.main(__doc__, build, "data/real-train", _headline))

@@ -22,28 +22,15 @@ Dv -0.88). ``filmed/``, ``darkened/`` and the folder itself each get ``classInd.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from dtcm import video
-from dtcm.config import ARID_CLASSES
-from dtcm.data.synthetic import _darken
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_set import (  # noqa: E402
-    HOLDOUT_LIST,
-    SHORT_SIDE,
-    main,
-    natural_key,
-    resize,
-    summarise,
-    write_class_index,
-    write_clip,
-    write_split,
-)
+import real_set as rs  # noqa: E402
+
+HOLDOUT_LIST = rs.HOLDOUT_LIST
 
 HOLDOUT_SHARE = 0.25  # the last quarter of each class's fbwin_* windows
 KEN = "lowlight_video/ken_night_person_walking.mp4"
@@ -58,7 +45,7 @@ def holdout(shared: Path) -> list[str]:
     windows, and a class's only clip when it has one."""
     held = []
     for name in ("Walk", "Sit", "Jump"):
-        files = sorted((p.name for p in (shared / "actions_train" / name).iterdir()), key=natural_key)
+        files = sorted((p.name for p in (shared / "actions_train" / name).iterdir()), key=rs.natural_key)
         room = [f for f in files if f.startswith("fbwin_")]
         if len(files) == 1:
             held += [f"{name}/{files[0]}"]
@@ -78,7 +65,7 @@ def clips(shared: Path, held: list[str]):
     for rel in held:
         cls = rel.split("/")[0]
         path = shared / "actions_train" / rel
-        frames, fps = video.read_video(path, size=SHORT_SIDE)
+        frames, fps = rs.read(path)
         if cls == "Jump":
             frames = frames[slice(*JUMP_FRAMES)]
         yield Path(rel).stem, cls, f"actions_train/{rel}", frames, fps, True
@@ -86,7 +73,7 @@ def clips(shared: Path, held: list[str]):
         (KEN, KEN_WINDOWS, False, False),
         (VTEST, VTEST_WINDOWS, True, True),
     ):
-        frames, fps = video.read_video(shared / rel, size=SHORT_SIDE)
+        frames, fps = rs.read(shared / rel)
         n = len(frames)
         first, last = (n - span, n) if tail else (0, min(span, n))
         windows = _windows(n, count, length, first, last)
@@ -109,23 +96,21 @@ def build(shared: Path, out: Path, seed: int = 0) -> dict:
     rows = {"filmed": [], "darkened": []}
     entries = []
     for i, (name, cls, source, frames, fps, dark) in enumerate(clips(shared, held)):
-        frames = resize(frames)
         versions = {"filmed": (frames, None)}
         if dark:
-            dim, info = _darken(frames, np.random.default_rng([seed, i]))
-            versions["darkened"] = (dim, info["exposure"])
+            versions["darkened"] = rs.darken(frames, [seed, i])
         for condition, (f, exposure) in versions.items():
-            entries.append(write_clip(out, condition, cls, name, f, fps, exposure, source))
-            rows[condition].append((ARID_CLASSES.index(cls), f"{cls}/{name}.mp4"))
+            entries.append(rs.write_clip(out, condition, cls, name, f, fps, exposure, source))
+            rows[condition].append((rs.class_id(cls), f"{cls}/{name}.mp4"))
     every = []
     for condition, lines in rows.items():
-        write_class_index(out / condition)
-        write_split(out / condition / "split1_test.txt", lines)
+        rs.write_class_index(out / condition)
+        rs.write_split(out / condition / "split1_test.txt", lines)
         every += [(c, f"{condition}/{p}") for c, p in lines]
-    write_class_index(out)
-    write_split(out / "split1_test.txt", every)
-    summary = summarise(entries, rows) | {"holdout": len(held), "seed": seed}
-    (out / "real_val.json").write_text(json.dumps(summary | {"entries": entries}, indent=1) + "\n")
+    rs.write_class_index(out)
+    rs.write_split(out / "split1_test.txt", every)
+    summary = rs.summarise(entries, rows) | {"holdout": len(held), "seed": seed}
+    rs.write_summary(out / "real_val.json", summary, entries)
     return summary
 
 
@@ -134,4 +119,4 @@ def _headline(s: dict, out: str) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(__doc__, build, "data/real-val", _headline))
+    raise SystemExit(rs.main(__doc__, build, "data/real-val", _headline))

@@ -7,6 +7,7 @@ Both write clips resized to short side 128 under ``out/<condition>/<Class>/<name
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 from dtcm import darkness, video
 from dtcm.config import ARID_CLASSES
+from dtcm.data.synthetic import _darken
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT_LIST = ROOT / "weights" / "recipes" / "real_val_holdout.txt"
@@ -33,6 +35,22 @@ def resize(frames: np.ndarray) -> np.ndarray:
     scale = SHORT_SIDE / min(h, w)
     size = (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2)  # (W, H), even for yuv420p
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def read(path: Path) -> tuple[np.ndarray, float]:
+    """A video's frames, decoded and resized to short side ``SHORT_SIDE`` (see :func:`resize`), and its fps."""
+    frames, fps = video.read_video(path, size=SHORT_SIDE)
+    return resize(frames), fps
+
+
+def darken(frames: np.ndarray, seed: list[int], target_dv: float | None = None) -> tuple[np.ndarray, float]:
+    """Frames through the low-light camera model, seeded by ``seed``, and the exposure it chose."""
+    dim, info = _darken(frames, np.random.default_rng(seed), target_dv=target_dv)
+    return dim, info["exposure"]
+
+
+def class_id(cls: str) -> int:
+    return ARID_CLASSES.index(cls)
 
 
 def score(frames: np.ndarray) -> float:
@@ -68,6 +86,10 @@ def summarise(entries: list[dict], conditions) -> dict:
         counts[e["condition"]][e["class"]] = counts[e["condition"]].get(e["class"], 0) + 1
     dv = {c: round(float(np.mean([e["dv"] for e in entries if e["condition"] == c])), 3) for c in conditions}
     return {"clips": len(entries), "counts": counts, "mean_dv": dv}
+
+
+def write_summary(path: Path, summary: dict, entries: list[dict]) -> None:
+    path.write_text(json.dumps(summary | {"entries": entries}, indent=1) + "\n")
 
 
 def main(doc: str, build: Callable, default_out: str, headline: Callable, argv=None) -> int:
