@@ -17,6 +17,8 @@ ARID_CLASSES = ("Drink", "Jump", "Pick", "Pour", "Push", "Run", "Sit", "Stand", 
 # Hara et al.'s Kinetics mean on 0..255 pixels, the input convention of their released checkpoints.
 KINETICS_MEAN_255 = (110.63666788, 103.16065604, 96.29023126)
 
+# the enhancers registered in dtcm.enhancer, and "none"; kept here so a config validates without torch
+# (tests/test_registry.py checks that the two agree)
 ENHANCERS = ("lightdce", "zerodce", "none")
 # Bounds a config.json must keep (clip_len's is the decoder's LIMITS.max_frames): beyond them a model
 # cannot be built in memory or a clip cannot be read.

@@ -3,7 +3,8 @@
 An enhancer maps a frame (N, 3, H, W) in [0, 1] to curve maps R (N, 3 * n, H, W) in [-1, 1]; the clip is
 then brightened by n iterations of the light-enhancement curve ``x <- x + r_n * x * (1 - x)`` (SPEC A2).
 With frame sharing (SPEC A3) the T frames are split into consecutive groups of k frames; R is estimated
-once per group, on the group's middle frame, and applied to every frame of the group.
+once per group, on the group's middle frame, and applied to every frame of the group. The curve and the
+keyframe rule live in ``dtcm.curves``; the estimators are registered as enhancers in ``dtcm.registry``.
 
 LightDCE widths (chosen so the paper's numbers hold with every layer at full resolution):
     inConv 3 -> 32 (3x3, bias, ReLU)
@@ -17,11 +18,12 @@ on 256x256 (paper 1.51G) and 18.24 GMACs on 64x112x112 at k = 1 (paper, Table IX
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from dtcm import registry
+from dtcm.curves import apply_curves, keyframe_indices, num_keyframes
 
 __all__ = [
     "LightDCE",
@@ -32,6 +34,7 @@ __all__ = [
     "channel_shuffle",
     "keyframe_indices",
     "create_enhancer",
+    "num_keyframes",
 ]
 
 
@@ -95,6 +98,7 @@ class ShuffleDownUnit(nn.Module):
         return channel_shuffle(torch.cat([self.branch1(x), self.branch2(x)], dim=1))
 
 
+@registry.register_model("enhancer", "lightdce")
 class LightDCE(nn.Module):
     """The paper's lightweight curve estimator (Fig. 3): (N, 3, H, W) -> (N, 3n, H, W) in [-1, 1]."""
 
@@ -116,6 +120,7 @@ class LightDCE(nn.Module):
         return torch.tanh(self.out_conv(x))
 
 
+@registry.register_model("enhancer", "zerodce")
 class ZeroDCE(nn.Module):
     """Zero-DCE's DCE-Net (baseline): 7 plain 3x3 convs with symmetric skip concatenations; 79,416 params."""
 
@@ -151,41 +156,6 @@ def _init_convs(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def apply_curves(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """Iterate the light-enhancement curve ``x <- x + r_n * x * (1 - x)`` (SPEC A2).
-
-    Args:
-        x: images (..., 3, H, W) or clips (B, 3, T, H, W) in [0, 1].
-        r: curve maps with 3 * n channels on dim 1, broadcastable to x per iteration.
-    Returns:
-        The enhanced tensor, same shape as x, in [0, 1] when |r| <= 1.
-    """
-    n = r.shape[1] // 3
-    for i in range(n):
-        ri = r[:, 3 * i : 3 * i + 3]
-        x = x + ri * x * (1 - x)
-    return x.clamp(0, 1)  # numeric guard only: the curve keeps [0, 1] for |r| <= 1
-
-
-def keyframe_indices(t: int, k: int) -> tuple[list[int], list[int]]:
-    """Keyframes and group membership for frame sharing.
-
-    Frames are split into consecutive groups of k (the last may be shorter); each group's keyframe is its
-    middle frame, index ``len(group) // 2`` inside the group (``k // 2`` for full groups).
-
-    Returns:
-        (keyframes, group_of_frame): ceil(t / k) keyframe indices and, for each of the t frames, its group.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    keys, groups = [], []
-    for g, start in enumerate(range(0, t, k)):
-        length = min(k, t - start)
-        keys.append(start + length // 2)
-        groups.extend([g] * length)
-    return keys, groups
-
-
 class ClipEnhancer(nn.Module):
     """Runs a curve estimator on keyframes of a clip and applies the curves to every frame."""
 
@@ -219,17 +189,10 @@ class ClipEnhancer(nn.Module):
         return apply_curves(x, r_frames), r
 
 
-ENHANCERS = {"lightdce": LightDCE, "zerodce": ZeroDCE}
-
-
 def create_enhancer(name: str, iterations: int = 8) -> ClipEnhancer | None:
     """Build a clip enhancer by name ("lightdce", "zerodce"); "none" gives None (identity)."""
     if name == "none":
         return None
-    if name not in ENHANCERS:
-        raise ValueError(f"unknown enhancer {name!r}; known: {', '.join([*ENHANCERS, 'none'])}")
-    return ClipEnhancer(ENHANCERS[name](iterations=iterations))
-
-
-def num_keyframes(t: int, k: int) -> int:
-    return math.ceil(t / k)
+    if not registry.is_model("enhancer", name):
+        raise ValueError(f"unknown enhancer {name!r}; known: {', '.join([*registry.list_models('enhancer'), 'none'])}")
+    return ClipEnhancer(registry.create_model("enhancer", name, iterations=iterations))

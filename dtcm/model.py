@@ -2,7 +2,7 @@
 
 Example:
     >>> import torch, dtcm
-    >>> model = dtcm.create_model("dtcm_tiny_test")
+    >>> model = dtcm.create_model("dtcm_tiny_test").eval()
     >>> out = model(torch.rand(1, 3, 8, 32, 32), return_all=True)
     >>> out.logits.shape, out.enhanced.shape
     (torch.Size([1, 11]), torch.Size([1, 3, 8, 32, 32]))
@@ -16,12 +16,21 @@ import torch
 import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 
+from dtcm import registry
 from dtcm.backbones import create_backbone
 from dtcm.checksums import load_safetensors, read_json, verify_checksums, write_checksums
 from dtcm.config import KINETICS_MEAN_255, DTCMConfig
 from dtcm.enhancer import check_clip, create_enhancer
 
-__all__ = ["DTCM", "DTCMOutput", "create_model", "list_models", "import_hara", "WeightsMismatch"]
+__all__ = [
+    "DTCM",
+    "DTCMOutput",
+    "create_model",
+    "list_models",
+    "variant_config",
+    "import_hara",
+    "WeightsMismatch",
+]
 
 SAFETENSORS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -172,28 +181,44 @@ def load_state_dict_strict(model: nn.Module, state: dict, source: str = "weights
 
 
 # ------------------------------------------------------------------------------------- named variants
-_VARIANTS: dict[str, dict] = {
-    # the paper's model: 3D-ResNeXt-101 + LightDCE, 64 frames of 112x112, k = 4
-    "dtcm_resnext101": dict(backbone="resnext101", clip_len=64),
-    "dtcm_resnext101_16f": dict(backbone="resnext101", clip_len=16),
-    "dtcm_resnet18": dict(backbone="resnet18"),
-    "dtcm_resnet34": dict(backbone="resnet34"),
-    "dtcm_resnet50": dict(backbone="resnet50"),
-    "dtcm_resnet101": dict(backbone="resnet101"),
-    # CPU-friendly backbones of the shipped demo weights
-    "dtcm_mobilenetv2": dict(backbone="mobilenetv2"),
-    "dtcm_shufflenetv2": dict(backbone="shufflenetv2"),
-    # baselines
-    "zerodce_resnext101": dict(backbone="resnext101", clip_len=64, enhancer="zerodce", k=1),
-    "resnext101": dict(backbone="resnext101", clip_len=64, enhancer="none"),
-    # toy sizes for tests
-    "dtcm_tiny_test": dict(backbone="resnet_tiny_test", clip_len=8, crop_size=32, short_side=36),
-    "dtcm_mobilenetv2_tiny_test": dict(backbone="mobilenetv2_tiny_test", clip_len=8, crop_size=32, short_side=36),
-}
+def register_variant(name: str, **fields) -> None:
+    """Register a DTCM variant: ``create_model(name, **overrides)`` builds ``DTCMConfig(**fields)`` so overridden."""
+
+    def build(**overrides) -> DTCM:
+        cfg = DTCMConfig(**fields)
+        return DTCM(cfg.replace(**overrides) if overrides else cfg)
+
+    registry.register_model("model", name, config=dict(fields))(build)
+
+
+# the paper's model: 3D-ResNeXt-101 + LightDCE, 64 frames of 112x112, k = 4
+register_variant("dtcm_resnext101", backbone="resnext101", clip_len=64)
+register_variant("dtcm_resnext101_16f", backbone="resnext101", clip_len=16)
+register_variant("dtcm_resnet18", backbone="resnet18")
+register_variant("dtcm_resnet34", backbone="resnet34")
+register_variant("dtcm_resnet50", backbone="resnet50")
+register_variant("dtcm_resnet101", backbone="resnet101")
+# CPU-friendly backbones of the shipped demo weights
+register_variant("dtcm_mobilenetv2", backbone="mobilenetv2")
+register_variant("dtcm_shufflenetv2", backbone="shufflenetv2")
+# baselines
+register_variant("zerodce_resnext101", backbone="resnext101", clip_len=64, enhancer="zerodce", k=1)
+register_variant("resnext101", backbone="resnext101", clip_len=64, enhancer="none")
+# toy sizes for tests
+register_variant("dtcm_tiny_test", backbone="resnet_tiny_test", clip_len=8, crop_size=32, short_side=36)
+register_variant(
+    "dtcm_mobilenetv2_tiny_test", backbone="mobilenetv2_tiny_test", clip_len=8, crop_size=32, short_side=36
+)
+
+
+def variant_config(name: str) -> DTCMConfig:
+    """The config a variant name stands for, without building the model."""
+    return DTCMConfig(**registry.model_info("model", name)["config"])
 
 
 def list_models() -> list[str]:
-    return sorted(_VARIANTS)
+    """Names accepted by :func:`create_model`, sorted."""
+    return registry.list_models("model")
 
 
 def create_model(name_or_config: str | DTCMConfig, **overrides) -> DTCM:
@@ -206,24 +231,24 @@ def create_model(name_or_config: str | DTCMConfig, **overrides) -> DTCM:
         A freshly initialised DTCM.
 
     Example:
-        >>> m = create_model("dtcm_mobilenetv2", num_classes=5)
+        >>> create_model("dtcm_tiny_test", num_classes=5).config.num_classes
+        5
     """
     if isinstance(name_or_config, DTCMConfig):
-        cfg = name_or_config
-    elif name_or_config in _VARIANTS:
-        cfg = DTCMConfig(**_VARIANTS[name_or_config])
-    else:
-        raise ValueError(f"unknown model {name_or_config!r}; known: {', '.join(list_models())}")
-    return DTCM(cfg.replace(**overrides) if overrides else cfg)
+        return DTCM(name_or_config.replace(**overrides) if overrides else name_or_config)
+    return registry.create_model("model", name_or_config, **overrides)
+
+
+# variant name -> its DTCMConfig fields (read by dtcm.train); derived from the registry, never edited by hand
+_VARIANTS: dict[str, dict] = {n: registry.model_info("model", n)["config"] for n in registry.list_models("model")}
 
 
 # --------------------------------------------------------------------------------- Hara checkpoints
+# the "arch" of Hara's released checkpoints -> our backbone (registered with hara_arch in dtcm.backbones.resnet)
 _HARA_ARCH = {
-    "resnext-101": "resnext101",
-    "resnet-18": "resnet18",
-    "resnet-34": "resnet34",
-    "resnet-50": "resnet50",
-    "resnet-101": "resnet101",
+    registry.model_info("backbone", n)["hara_arch"]: n
+    for n in registry.list_models("backbone", hara=True)
+    if "hara_arch" in registry.model_info("backbone", n)
 }
 
 

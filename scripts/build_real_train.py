@@ -17,28 +17,17 @@ source, condition, darkness and exposure.
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
+import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_set as rs  # noqa: E402
 
-from dtcm import darkness, video
-from dtcm.config import ARID_CLASSES
-from dtcm.data.synthetic import _darken
+HOLDOUT_LIST = rs.HOLDOUT_LIST
 
-ROOT = Path(__file__).resolve().parents[1]
-HOLDOUT_LIST = ROOT / "weights" / "recipes" / "real_val_holdout.txt"
 CLASSES = ("Walk", "Sit", "Jump")  # the classes actions_train has
-SHORT_SIDE = 128
 WINDOW = 32  # frames per clip cut from a longer video (the one-room windows are 30 frames)
 TARGET_DV = (-0.85, -0.89, -0.94)  # darkness of each darkened copy: ARID's -0.88 and either side of it
-
-
-def _natural(name: str) -> list:
-    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", name)]
 
 
 def read_holdout(path: Path = HOLDOUT_LIST) -> set[str]:
@@ -63,7 +52,7 @@ def training_files(shared: Path, held: set[str]) -> list[str]:
     files = []
     for name in CLASSES:
         folder = root / name
-        names = sorted((p.name for p in folder.iterdir() if p.is_file()), key=_natural) if folder.is_dir() else []
+        names = sorted((p.name for p in folder.iterdir() if p.is_file()), key=rs.natural_key) if folder.is_dir() else []
         files += [f"{name}/{f}" for f in names if f"{name}/{f}" not in held]
     return files
 
@@ -75,22 +64,11 @@ def check_no_holdout(rows: list[tuple[str, str]], held: set[str]) -> None:
         raise RuntimeError(f"held-out clips {leaked[:3]} reached the training set; they must stay out of it")
 
 
-def _resize(frames: np.ndarray) -> np.ndarray:
-    h, w = frames.shape[1:3]
-    scale = SHORT_SIDE / min(h, w)
-    size = (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2)  # (W, H), even for yuv420p
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
-
-
 def _windows(n: int) -> list[tuple[int, int]]:
     """Whole clip when it is short, else consecutive non-overlapping windows of ``WINDOW`` frames."""
     if n < 2 * WINDOW:
         return [(0, n)]
     return [(a, a + WINDOW) for a in range(0, n - WINDOW + 1, WINDOW)]
-
-
-def _score(frames: np.ndarray) -> float:
-    return round(float(darkness.darkness_score(frames[darkness.segment_indices(len(frames))])), 4)
 
 
 def build(shared: Path, out: Path, seed: int = 0) -> dict:
@@ -105,53 +83,32 @@ def build(shared: Path, out: Path, seed: int = 0) -> dict:
     for rel in files:
         check_no_holdout([(rel, rel)], held)
         cls = rel.split("/")[0]
-        frames, fps = video.read_video(shared / "actions_train" / rel, size=SHORT_SIDE)
-        frames = _resize(frames)
+        frames, fps = rs.read(shared / "actions_train" / rel)
         for a, b in _windows(len(frames)):
             clip = frames[a:b]
             name = Path(rel).stem if (a, b) == (0, len(frames)) else f"{Path(rel).stem}_{a:04d}"
             versions = {"raw": (clip, None)}
             for j, dv in enumerate(TARGET_DV):
-                dim, info = _darken(clip, np.random.default_rng([seed, i, j]), target_dv=dv)
-                versions[f"dark{j}"] = (dim, info["exposure"])
+                versions[f"dark{j}"] = rs.darken(clip, [seed, i, j], target_dv=dv)
             for condition, (f, exposure) in versions.items():
-                path = f"{condition}/{cls}/{name}.mp4"
-                video.write_video(out / path, f, fps)
-                rows[condition].append((ARID_CLASSES.index(cls), path))
-                sources.append((path, rel))
-                entries.append(
-                    {"path": path, "class": cls, "condition": condition, "source": f"actions_train/{rel} {a}-{b - 1}"}
-                    | {"frames": len(f), "fps": fps, "dv": _score(f), "exposure": exposure}
-                )
+                entry = rs.write_clip(out, condition, cls, name, f, fps, exposure, f"actions_train/{rel} {a}-{b - 1}")
+                rows[condition].append((rs.class_id(cls), entry["path"]))
+                sources.append((entry["path"], rel))
+                entries.append(entry)
             i += 1
     check_no_holdout(sources, held)
-    (out / "classInd.txt").write_text("".join(f"{c}\t{n}\n" for c, n in enumerate(ARID_CLASSES)))
-    every = [r for c in conditions for r in rows[c]]
-    (out / "split1_train.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(every)))
-    (out / "split1_test.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(rows["raw"])))
-    counts = {c: {} for c in conditions}
-    for e in entries:
-        counts[e["condition"]][e["class"]] = counts[e["condition"]].get(e["class"], 0) + 1
-    dv = {c: round(float(np.mean([e["dv"] for e in entries if e["condition"] == c])), 3) for c in conditions}
-    summary = {"clips": len(entries), "counts": counts, "mean_dv": dv, "sources": len(files), "seed": seed}
+    rs.write_class_index(out)
+    rs.write_split(out / "split1_train.txt", [r for c in conditions for r in rows[c]])
+    rs.write_split(out / "split1_test.txt", rows["raw"])
+    summary = rs.summarise(entries, conditions) | {"sources": len(files), "seed": seed}
     summary |= {"held_out": len(held), "target_dv": list(TARGET_DV)}
-    (out / "real_train.json").write_text(json.dumps(summary | {"entries": entries}, indent=1) + "\n")
+    rs.write_summary(out / "real_train.json", summary, entries)
     return summary
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the shared data folder")
-    p.add_argument("--out", default="data/real-train", help="output folder (inside the git-ignored data/)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the camera model's noise (default 0)")
-    args = p.parse_args(argv)
-    s = build(Path(args.shared), Path(args.out), args.seed)
-    print(f"wrote {s['clips']} clips from {s['sources']} files to {args.out} ({s['held_out']} held-out files left out)")
-    for condition, counts in s["counts"].items():
-        per = ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))
-        print(f"  {condition}: {per} (mean Dv {s['mean_dv'][condition]:.3f})")
-    return 0
+def _headline(s: dict, out: str) -> str:
+    return f"wrote {s['clips']} clips from {s['sources']} files to {out} ({s['held_out']} held-out files left out)"
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(rs.main(__doc__, build, "data/real-train", _headline))

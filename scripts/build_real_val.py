@@ -22,22 +22,17 @@ Dv -0.88). ``filmed/``, ``darkened/`` and the folder itself each get ``classInd.
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
+import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from dtcm import darkness, video
-from dtcm.config import ARID_CLASSES
-from dtcm.data.synthetic import _darken
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_set as rs  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-HOLDOUT_LIST = ROOT / "weights" / "recipes" / "real_val_holdout.txt"
+HOLDOUT_LIST = rs.HOLDOUT_LIST
+
 HOLDOUT_SHARE = 0.25  # the last quarter of each class's fbwin_* windows
-SHORT_SIDE = 128
 KEN = "lowlight_video/ken_night_person_walking.mp4"
 KEN_WINDOWS = (8, 32, 500)  # windows, frames each, over the first frames
 VTEST = "real/vtest.avi"
@@ -45,16 +40,12 @@ VTEST_WINDOWS = (5, 32, 160)  # windows, frames each, over the last frames
 JUMP_FRAMES = (30, 78)  # the take-off of hoyeneyi_jumping.mp4 (then it hangs from a bar)
 
 
-def _natural(name: str) -> list:
-    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", name)]
-
-
 def holdout(shared: Path) -> list[str]:
     """The held-out ``Class/file`` names of ``actions_train``: the last quarter of each class's ``fbwin_*``
     windows, and a class's only clip when it has one."""
     held = []
     for name in ("Walk", "Sit", "Jump"):
-        files = sorted((p.name for p in (shared / "actions_train" / name).iterdir()), key=_natural)
+        files = sorted((p.name for p in (shared / "actions_train" / name).iterdir()), key=rs.natural_key)
         room = [f for f in files if f.startswith("fbwin_")]
         if len(files) == 1:
             held += [f"{name}/{files[0]}"]
@@ -62,13 +53,6 @@ def holdout(shared: Path) -> list[str]:
             n = int(np.ceil(HOLDOUT_SHARE * len(room)))
             held += [f"{name}/{f}" for f in room[-n:]]
     return held
-
-
-def _resize(frames: np.ndarray) -> np.ndarray:
-    h, w = frames.shape[1:3]
-    scale = SHORT_SIDE / min(h, w)
-    size = (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2)  # (W, H), even for yuv420p
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
 def _windows(n_frames: int, count: int, length: int, first: int, last: int) -> list[tuple[int, int]]:
@@ -81,7 +65,7 @@ def clips(shared: Path, held: list[str]):
     for rel in held:
         cls = rel.split("/")[0]
         path = shared / "actions_train" / rel
-        frames, fps = video.read_video(path, size=SHORT_SIDE)
+        frames, fps = rs.read(path)
         if cls == "Jump":
             frames = frames[slice(*JUMP_FRAMES)]
         yield Path(rel).stem, cls, f"actions_train/{rel}", frames, fps, True
@@ -89,7 +73,7 @@ def clips(shared: Path, held: list[str]):
         (KEN, KEN_WINDOWS, False, False),
         (VTEST, VTEST_WINDOWS, True, True),
     ):
-        frames, fps = video.read_video(shared / rel, size=SHORT_SIDE)
+        frames, fps = rs.read(shared / rel)
         n = len(frames)
         first, last = (n - span, n) if tail else (0, min(span, n))
         windows = _windows(n, count, length, first, last)
@@ -97,10 +81,6 @@ def clips(shared: Path, held: list[str]):
             raise ValueError(f"{rel} has {n} frames, too few for {count} windows of {length}")
         for a, b in windows:
             yield f"{Path(rel).stem}_{a:04d}", "Walk", f"{rel} frames {a}-{b - 1}", frames[a:b], fps, dark
-
-
-def _score(frames: np.ndarray) -> float:
-    return round(float(darkness.darkness_score(frames[darkness.segment_indices(len(frames))])), 4)
 
 
 def build(shared: Path, out: Path, seed: int = 0) -> dict:
@@ -116,49 +96,27 @@ def build(shared: Path, out: Path, seed: int = 0) -> dict:
     rows = {"filmed": [], "darkened": []}
     entries = []
     for i, (name, cls, source, frames, fps, dark) in enumerate(clips(shared, held)):
-        frames = _resize(frames)
         versions = {"filmed": (frames, None)}
         if dark:
-            dim, info = _darken(frames, np.random.default_rng([seed, i]))
-            versions["darkened"] = (dim, info["exposure"])
+            versions["darkened"] = rs.darken(frames, [seed, i])
         for condition, (f, exposure) in versions.items():
-            rel = f"{cls}/{name}.mp4"
-            video.write_video(out / condition / rel, f, fps)
-            rows[condition].append((ARID_CLASSES.index(cls), rel))
-            entries.append(
-                {"path": f"{condition}/{rel}", "class": cls, "condition": condition, "source": source}
-                | {"frames": len(f), "fps": fps, "dv": _score(f), "exposure": exposure}
-            )
-    class_ind = "".join(f"{c}\t{n}\n" for c, n in enumerate(ARID_CLASSES))
+            entries.append(rs.write_clip(out, condition, cls, name, f, fps, exposure, source))
+            rows[condition].append((rs.class_id(cls), f"{cls}/{name}.mp4"))
     every = []
     for condition, lines in rows.items():
-        (out / condition / "classInd.txt").write_text(class_ind)
-        (out / condition / "split1_test.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(lines)))
+        rs.write_class_index(out / condition)
+        rs.write_split(out / condition / "split1_test.txt", lines)
         every += [(c, f"{condition}/{p}") for c, p in lines]
-    (out / "classInd.txt").write_text(class_ind)
-    (out / "split1_test.txt").write_text("".join(f"{j}\t{c}\t{p}\n" for j, (c, p) in enumerate(every)))
-    counts = {cond: {} for cond in rows}
-    for e in entries:
-        counts[e["condition"]][e["class"]] = counts[e["condition"]].get(e["class"], 0) + 1
-    dv = {cond: round(float(np.mean([e["dv"] for e in entries if e["condition"] == cond])), 3) for cond in rows}
-    summary = {"clips": len(entries), "counts": counts, "mean_dv": dv, "holdout": len(held), "seed": seed}
-    (out / "real_val.json").write_text(json.dumps(summary | {"entries": entries}, indent=1) + "\n")
+    rs.write_class_index(out)
+    rs.write_split(out / "split1_test.txt", every)
+    summary = rs.summarise(entries, rows) | {"holdout": len(held), "seed": seed}
+    rs.write_summary(out / "real_val.json", summary, entries)
     return summary
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the shared data folder")
-    p.add_argument("--out", default="data/real-val", help="output folder (inside the git-ignored data/)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the camera model's noise (default 0)")
-    args = p.parse_args(argv)
-    s = build(Path(args.shared), Path(args.out), args.seed)
-    print(f"wrote {s['clips']} clips to {args.out} ({s['holdout']} held-out actions_train files)")
-    for condition, counts in s["counts"].items():
-        per = ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))
-        print(f"  {condition}: {per} (mean Dv {s['mean_dv'][condition]:.3f})")
-    return 0
+def _headline(s: dict, out: str) -> str:
+    return f"wrote {s['clips']} clips to {out} ({s['holdout']} held-out actions_train files)"
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(rs.main(__doc__, build, "data/real-val", _headline))

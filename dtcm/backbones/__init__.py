@@ -13,24 +13,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dtcm.backbones.mobilenetv2 import MobileNetV2, mobilenetv2, mobilenetv2_tiny_test
-from dtcm.backbones.resnet import (
-    ResNet3d,
-    resnet18,
-    resnet34,
-    resnet50,
-    resnet101,
-    resnet_tiny_test,
-    resnext101,
-    resnext_tiny_test,
-)
-from dtcm.backbones.shufflenetv2 import ShuffleNetV2, shufflenetv2, shufflenetv2_tiny_test
+from dtcm import registry
+from dtcm.backbones.mobilenetv2 import MobileNetV2
+from dtcm.backbones.resnet import ResNet3d
+from dtcm.backbones.shufflenetv2 import ShuffleNetV2
 
 __all__ = [
     "HARA_COMPATIBLE",
@@ -42,30 +34,13 @@ __all__ = [
     "list_backbones",
 ]
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "resnet18": resnet18,
-    "resnet34": resnet34,
-    "resnet50": resnet50,
-    "resnet101": resnet101,
-    "resnext101": resnext101,
-    "mobilenetv2": mobilenetv2,
-    "shufflenetv2": shufflenetv2,
-    "resnet_tiny_test": resnet_tiny_test,
-    "resnext_tiny_test": resnext_tiny_test,
-    "mobilenetv2_tiny_test": mobilenetv2_tiny_test,
-    "shufflenetv2_tiny_test": shufflenetv2_tiny_test,
-}
-
-# backbones whose state_dict keys follow Hara's 3D-ResNets layout (conv1, bn1, layerL.i.*, fc), so a
-# Hara checkpoint of the same configuration loads by key once its "module." prefix is stripped
-HARA_COMPATIBLE = frozenset(
-    {"resnet18", "resnet34", "resnet50", "resnet101", "resnext101", "resnet_tiny_test", "resnext_tiny_test"}
-)
+# backbones whose state_dict keys follow Hara's 3D-ResNets layout (registered with hara=True in resnet.py)
+HARA_COMPATIBLE = frozenset(registry.list_models("backbone", hara=True))
 
 
 def list_backbones() -> list[str]:
     """Names accepted by :func:`create_backbone`, sorted."""
-    return sorted(_BUILDERS)
+    return registry.list_models("backbone")
 
 
 def create_backbone(name: str, num_classes: int, **overrides) -> nn.Module:
@@ -87,11 +62,10 @@ def create_backbone(name: str, num_classes: int, **overrides) -> nn.Module:
         >>> model(torch.randn(1, 3, 16, 112, 112)).shape
         torch.Size([1, 11])
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown backbone {name!r}; known: {', '.join(list_backbones())}")
+    build = registry.model_entrypoint("backbone", name)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    return _BUILDERS[name](num_classes=num_classes, **overrides)
+    return build(num_classes=num_classes, **overrides)
 
 
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from dtcm.backbones.layers import PooledClassifier, init_weights
+from dtcm.registry import register_model
 
 __all__ = ["InvertedResidual", "MobileNetV2", "mobilenetv2", "mobilenetv2_tiny_test"]
 
@@ -99,11 +100,13 @@ class MobileNetV2(PooledClassifier):
         return self.features(x)
 
 
+@register_model("backbone")
 def mobilenetv2(num_classes: int = 400, **kwargs) -> MobileNetV2:
     """3D-MobileNetV2 1.0x (override ``width_mult`` for 0.2-2.0): 2,368,139 parameters at 11 classes."""
     return MobileNetV2(num_classes, **kwargs)
 
 
+@register_model("backbone")
 def mobilenetv2_tiny_test(num_classes: int = 400, **kwargs) -> MobileNetV2:
     """3D-MobileNetV2 at width 0.2 for tests."""
     kwargs.setdefault("width_mult", 0.2)

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dtcm.backbones.layers import init_weights
+from dtcm.registry import register_model
 
 __all__ = [
     "BasicBlock",
@@ -223,42 +224,51 @@ class ResNet3d(nn.Module):
 
 
 # --- builders: Hara's released configurations (shortcut A for 18/34, B otherwise) ---
+# hara=True: state_dict keys follow Hara's 3D-ResNets layout (conv1, bn1, layerL.i.*, fc), so a Hara checkpoint of
+# the same configuration loads by key once its "module." prefix is stripped; hara_arch: the "arch" his files carry
 
 
+@register_model("backbone", hara=True, hara_arch="resnet-18")
 def resnet18(num_classes: int = 400, **kwargs) -> ResNet3d:
     """3D-ResNet-18 (basic blocks [2, 2, 2, 2], shortcut A like Hara's Kinetics weights)."""
     kwargs.setdefault("shortcut", "A")
     return ResNet3d("basic", (2, 2, 2, 2), num_classes, **kwargs)
 
 
+@register_model("backbone", hara=True, hara_arch="resnet-34")
 def resnet34(num_classes: int = 400, **kwargs) -> ResNet3d:
     """3D-ResNet-34 (basic blocks [3, 4, 6, 3], shortcut A like Hara's Kinetics weights)."""
     kwargs.setdefault("shortcut", "A")
     return ResNet3d("basic", (3, 4, 6, 3), num_classes, **kwargs)
 
 
+@register_model("backbone", hara=True, hara_arch="resnet-50")
 def resnet50(num_classes: int = 400, **kwargs) -> ResNet3d:
     """3D-ResNet-50 (bottlenecks [3, 4, 6, 3], expansion 4, shortcut B)."""
     return ResNet3d("bottleneck", (3, 4, 6, 3), num_classes, **kwargs)
 
 
+@register_model("backbone", hara=True, hara_arch="resnet-101")
 def resnet101(num_classes: int = 400, **kwargs) -> ResNet3d:
     """3D-ResNet-101 (bottlenecks [3, 4, 23, 3], expansion 4, shortcut B)."""
     return ResNet3d("bottleneck", (3, 4, 23, 3), num_classes, **kwargs)
 
 
+@register_model("backbone", hara=True, hara_arch="resnext-101")
 def resnext101(num_classes: int = 400, **kwargs) -> ResNet3d:
     """3D-ResNeXt-101, the paper's classifier: 47,543,755 parameters at 11 classes."""
     defaults = dict(planes=(128, 256, 512, 1024), cardinality=32, expansion=2, shortcut="B")
     return ResNet3d("bottleneck", (3, 4, 23, 3), num_classes, **{**defaults, **kwargs})
 
 
+@register_model("backbone", hara=True)
 def resnet_tiny_test(num_classes: int = 400, **kwargs) -> ResNet3d:
     """A one-block-per-stage basic ResNet at 1/8 width, with shortcut B so downsample keys exist."""
     defaults = dict(planes=(8, 16, 32, 64), stem_width=8, shortcut="B")
     return ResNet3d("basic", (1, 1, 1, 1), num_classes, **{**defaults, **kwargs})
 
 
+@register_model("backbone", hara=True)
 def resnext_tiny_test(num_classes: int = 400, **kwargs) -> ResNet3d:
     """A one-block-per-stage ResNeXt (cardinality 4, expansion 2) for tests."""
     defaults = dict(planes=(32, 64, 128, 256), stem_width=8, cardinality=4, expansion=2, shortcut="B")

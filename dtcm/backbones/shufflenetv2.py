@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from dtcm.backbones.layers import PooledClassifier, init_weights
+from dtcm.registry import register_model
 
 __all__ = ["ShuffleUnit", "ShuffleNetV2", "channel_shuffle", "shufflenetv2", "shufflenetv2_tiny_test"]
 
@@ -122,11 +123,13 @@ class ShuffleNetV2(PooledClassifier):
         return self.conv_last(self.features(x))
 
 
+@register_model("backbone")
 def shufflenetv2(num_classes: int = 400, **kwargs) -> ShuffleNetV2:
     """3D-ShuffleNetV2 1.0x (override ``width_mult``): 1,310,455 parameters at 11 classes."""
     return ShuffleNetV2(num_classes, **kwargs)
 
 
+@register_model("backbone")
 def shufflenetv2_tiny_test(num_classes: int = 400, **kwargs) -> ShuffleNetV2:
     """3D-ShuffleNetV2 at width 0.25 for tests."""
     kwargs.setdefault("width_mult", 0.25)

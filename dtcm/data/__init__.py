@@ -3,11 +3,6 @@
 ``build_dataset`` picks the reader from a path; every dataset yields
 ``{"video": (3, T, H, W) float32 on [0, 1], "label": int, "path": str}`` (or ``{"skipped": path,
 "reason": ...}`` for a bad file) and carries ``class_names`` for the model config.
-
-Example:
-    >>> from dtcm.data import build_dataset, collate_clips
-    >>> train = build_dataset("ARID/list_cvt/ARID_split1_train.txt", train=True, clip_len=16)
-    >>> loader = torch.utils.data.DataLoader(train, batch_size=4, shuffle=True, collate_fn=collate_clips)
 """
 
 from __future__ import annotations
@@ -87,11 +82,6 @@ def build_dataset(
 
     Returns:
         A ``ClipDataset`` with ``class_names``.
-
-    Example:
-        >>> ds = build_dataset("data/synthetic", train=True, clip_len=16)
-        >>> ds.class_names[0], ds[0]["video"].shape
-        ('Drink', torch.Size([3, 16, 112, 112]))
     """
     path = Path(spec).expanduser()
     if within is not None and not path.resolve().is_relative_to(Path(within).resolve()):

@@ -26,8 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dtcm.config import ARID_CLASSES
-from dtcm.data.base import ClipDataset, Sample, read_class_index, resolve_root, to_zero_based
-from dtcm.video import LIMITS
+from dtcm.data.base import ClipDataset, Sample, list_path, read_class_index, resolve_root, to_zero_based
 
 __all__ = ["ARIDDataset", "find_class_index", "read_arid_list"]
 
@@ -36,12 +35,7 @@ CLASS_COLUMNS = ("classid", "class", "label", "class_id")  # header names that h
 
 
 def read_arid_list(list_file: str | os.PathLike) -> list[tuple[str, str]]:
-    """Rows of an ARID list or UG2 CSV as ``(relative path, class field)``, the class still as text.
-
-    Example:
-        >>> read_arid_list("split1_train.txt")[0]
-        ('Drink/Drink_11_1.avi', '0')
-    """
+    """Rows of an ARID list or UG2 CSV as ``(relative path, class field)``, the class still as text."""
     list_file = Path(list_file)
     lines = [
         ln
@@ -64,7 +58,7 @@ def read_arid_list(list_file: str | os.PathLike) -> list[tuple[str, str]]:
             fields = _split(line, delimiter)
             if len(fields) <= max(pcol, ccol):
                 raise ValueError(f"{list_file}:{n}: expected {len(header)} columns, got {line!r}")
-            rows.append((_norm(fields[pcol]), fields[ccol].strip()))
+            rows.append((list_path(fields[pcol]), fields[ccol].strip()))
         return rows
     for n, line in enumerate(lines, 1):
         fields = _split(line, delimiter, maxsplit=2)
@@ -76,7 +70,7 @@ def read_arid_list(list_file: str | os.PathLike) -> list[tuple[str, str]]:
         _, a, b = (f.strip() for f in fields)
         # ARID lists put the class before the path; a headerless CSV may put it after.
         path, label = (b, a) if a.lstrip("-").isdigit() or not b.lstrip("-").isdigit() else (a, b)
-        rows.append((_norm(path), label))
+        rows.append((list_path(path), label))
     return rows
 
 
@@ -101,16 +95,12 @@ class ARIDDataset(ClipDataset):
     Args:
         root: folder the list's paths are relative to; None looks beside and above the list.
         list_file: ``split1_train.txt``-style list or UG2 CSV.
-        train, clip_len, crop, short_side, seed, cache, cache_max_frames, augment: as ``ClipDataset``.
         class_names: names in label order; default from ``classInd.txt`` or ARID's 11 actions.
         label_base: 0 or 1 for the list's class indices; None detects it (ARID: 0).
         within: a folder every listed clip must lie inside (an uploaded dataset's); entries that are
             absolute or leave it raise ``ValueError`` before any file is opened.
-
-    Example:
-        >>> ds = ARIDDataset("ARID/clips_v1.5", "ARID/list_cvt/split1_train.txt", train=True)
-        >>> ds.class_names[:2], ds[0]["video"].shape
-        (('Drink', 'Jump'), torch.Size([3, 16, 112, 112]))
+        **clip_options: ``ClipDataset``'s keyword options (train, clip_len, crop, short_side, seed, cache,
+            cache_max_frames, augment).
     """
 
     def __init__(
@@ -118,17 +108,10 @@ class ARIDDataset(ClipDataset):
         root: str | os.PathLike | None,
         list_file: str | os.PathLike,
         *,
-        train: bool = False,
-        clip_len: int = 16,
-        crop: int = 112,
-        short_side: int = 128,
         class_names: Sequence[str] | None = None,
         label_base: int | None = None,
-        seed: int = 0,
-        cache: bool = False,
-        cache_max_frames: int = LIMITS.max_frames,
-        augment: str = "none",
         within: str | os.PathLike | None = None,
+        **clip_options,
     ):
         list_file = Path(list_file)
         rows = read_arid_list(list_file)
@@ -151,18 +134,7 @@ class ARIDDataset(ClipDataset):
         alternatives = [(p, f"{class_names[y]}/{p}") for (p, _), y in zip(rows, labels, strict=True)]
         base = resolve_root(alternatives, list_file, root, within)
         samples = [Sample(_locate(base, alts), y) for alts, y in zip(alternatives, labels, strict=True)]
-        super().__init__(
-            samples,
-            class_names,
-            train=train,
-            clip_len=clip_len,
-            crop=crop,
-            short_side=short_side,
-            seed=seed,
-            cache=cache,
-            cache_max_frames=cache_max_frames,
-            augment=augment,
-        )
+        super().__init__(samples, class_names, **clip_options)
         self.root, self.list_file = base, list_file
 
 
@@ -170,10 +142,6 @@ def _split(line: str, delimiter: str | None, maxsplit: int = -1) -> list[str]:
     if delimiter == ",":
         return next(csv.reader(io.StringIO(line)))
     return line.strip().split(delimiter, maxsplit)
-
-
-def _norm(path: str) -> str:
-    return path.strip().strip('"').replace("\\", "/")
 
 
 def _locate(base: Path, alternatives: tuple[str, ...]) -> str:

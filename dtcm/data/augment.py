@@ -4,11 +4,6 @@ Time: a playback speed and a per-frame jitter of the frame indices. Space: a ran
 a horizontal flip. Look: brightness, gamma, contrast, saturation, per-channel gain (a white-balance error),
 Gaussian blur. Every draw comes from the dataset's per-item ``torch.Generator`` (``ClipDataset.generator``),
 so a clip depends only on ``(seed, epoch, index)``; ``"none"`` (the default) leaves training as it was.
-
-Example:
-    >>> aug = build_augment("strong")
-    >>> rng = torch.Generator().manual_seed(0)
-    >>> x = aug(frames[aug.indices(len(frames), 16, rng)], 112, rng)  # (3, 16, 112, 112) float32
 """
 
 from __future__ import annotations

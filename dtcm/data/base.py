@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +28,14 @@ import torch
 
 from dtcm import video
 from dtcm.data.augment import build_augment
+from dtcm.data.rawframes import count_rawframes, read_rawframes
 
 __all__ = [
     "ClipDataset",
     "Sample",
     "collate_clips",
     "infer_class_names",
+    "list_path",
     "read_class_index",
     "resolve_root",
     "to_zero_based",
@@ -42,7 +43,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FRAME_TEMPLATE = "img_{:05d}.jpg"  # rawframe file names, 1-based (mmaction / DarkLight convention)
 # What a bad file raises: dtcm.video's VideoError is a ValueError; av and decord raise OSError /
 # RuntimeError subclasses; cv2 raises cv2.error; a short read can raise IndexError or EOFError.
 SKIPPABLE = (ValueError, OSError, RuntimeError, EOFError, IndexError, cv2.error)
@@ -180,11 +180,11 @@ class ClipDataset(torch.utils.data.Dataset):
             frames = self._frames[index]
             return frames[self._window(len(frames), rng)]
         if sample.rawframes:
-            n = sample.num_frames or _count_rawframes(sample.path)
+            n = sample.num_frames or count_rawframes(sample.path)
             if self.cache and n <= self.cache_max_frames:
-                self._frames[index] = _read_rawframes(sample.path, np.arange(n), self.short_side)
+                self._frames[index] = read_rawframes(sample.path, np.arange(n), self.short_side)
                 return self._frames[index][self._window(n, rng)]
-            return _read_rawframes(sample.path, self._window(n, rng), self.short_side)
+            return read_rawframes(sample.path, self._window(n, rng), self.short_side)
 
         if not self.train:
             frames = video.read_clip(sample.path, self.clip_len, sampling="dense", size=self.short_side)
@@ -239,9 +239,6 @@ def collate_clips(batch: Sequence[dict]) -> dict:
         ``{"video": (B, 3, T, H, W) float32, "label": (B,) int64, "path": [B str], "skipped": [str],
         "reasons": [str]}``; B counts the loaded items only and is 0 (``video`` of shape (0, 3, 0, 0, 0))
         when every item was skipped, which callers skip.
-
-    Example:
-        >>> loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=collate_clips)
     """
     good = [b for b in batch if "skipped" not in b]
     skipped = [b for b in batch if "skipped" in b]
@@ -258,37 +255,12 @@ def collate_clips(batch: Sequence[dict]) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------------- rawframes
-def _count_rawframes(folder: str) -> int:
-    return len([f for f in os.listdir(folder) if re.fullmatch(r"img_\d{5}\.jpg", f)])
-
-
-def _read_rawframes(folder: str, indices: np.ndarray, short_side: int) -> np.ndarray:
-    """Frames ``indices`` (0-based) of a folder of ``img_%05d.jpg`` (1-based) as RGB uint8 (T, H, W, 3)."""
-    cache: dict[int, np.ndarray] = {}
-    frames = []
-    for i in indices.tolist():
-        if i not in cache:
-            path = os.path.join(folder, FRAME_TEMPLATE.format(i + 1))
-            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise FileNotFoundError(f"cannot read frame {path}")
-            cache[i] = _resize_short(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), short_side)
-        frames.append(cache[i])
-    return np.stack(frames)  # (T, H, W, 3)
-
-
-def _resize_short(frame: np.ndarray, short_side: int) -> np.ndarray:
-    h, w = frame.shape[:2]
-    if min(h, w) == short_side:
-        return frame
-    scale = short_side / min(h, w)
-    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))  # (W, H) for cv2
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(frame, size, interpolation=interp)
-
-
 # ---------------------------------------------------------------------------- list-file helpers
+def list_path(text: str) -> str:
+    """A path field of a split list, trimmed, unquoted and with forward slashes."""
+    return text.strip().strip('"').replace("\\", "/")
+
+
 def read_class_index(path: str | os.PathLike) -> tuple[str, ...]:
     """Class names from a ``classInd.txt``: lines ``index<TAB>name`` or ``index name``, 0- or 1-based.
 

@@ -22,22 +22,17 @@ from dtcm.data.base import (
     ClipDataset,
     Sample,
     infer_class_names,
+    list_path,
     read_class_index,
     resolve_root,
     to_zero_based,
 )
-from dtcm.video import LIMITS
 
 __all__ = ["Dark48Dataset", "read_dark48_list"]
 
 
 def read_dark48_list(list_file: str | os.PathLike) -> list[tuple[str, int | None, int]]:
-    """Rows ``(path, num_frames or None, label as written)`` of a video or rawframe list.
-
-    Example:
-        >>> read_dark48_list("train_rawframes.txt")[0]
-        ('Drink/clip_001', 120, 0)
-    """
+    """Rows ``(path, num_frames or None, label as written)`` of a video or rawframe list."""
     list_file = Path(list_file)
     rows = []
     for n, line in enumerate(list_file.read_text(encoding="utf-8-sig").splitlines(), 1):
@@ -47,9 +42,9 @@ def read_dark48_list(list_file: str | os.PathLike) -> list[tuple[str, int | None
         three = line.rsplit(None, 2)
         two = line.rsplit(None, 1)
         if len(three) == 3 and _is_int(three[1]) and _is_int(three[2]):
-            rows.append((_norm(three[0]), int(three[1]), int(three[2])))
+            rows.append((list_path(three[0]), int(three[1]), int(three[2])))
         elif len(two) == 2 and _is_int(two[1]):
-            rows.append((_norm(two[0]), None, int(two[1])))
+            rows.append((list_path(two[0]), None, int(two[1])))
         else:
             raise ValueError(f"{list_file}:{n}: expected 'path label' or 'dir num_frames label', got {line!r}")
     if not rows:
@@ -63,16 +58,11 @@ class Dark48Dataset(ClipDataset):
     Args:
         root: folder the list's paths are relative to; None looks beside and above the list.
         list_file: the ``path label`` or ``dir num_frames label`` list.
-        train, clip_len, crop, short_side, seed, cache, cache_max_frames, augment: as ``ClipDataset``.
         class_file: a ``classInd.txt``; default: one beside the list or in ``root``.
         class_names: names in label order (overrides ``class_file``).
         label_base: 0 or 1 for the list's labels; None detects it.
         within: a folder every listed clip must lie inside, as for ``ARIDDataset``.
-
-    Example:
-        >>> ds = Dark48Dataset("Dark48/videos", "Dark48/train.txt", train=True)
-        >>> len(ds.class_names)
-        48
+        **clip_options: ``ClipDataset``'s keyword options, as for ``ARIDDataset``.
     """
 
     def __init__(
@@ -80,18 +70,11 @@ class Dark48Dataset(ClipDataset):
         root: str | os.PathLike | None,
         list_file: str | os.PathLike,
         *,
-        train: bool = False,
-        clip_len: int = 16,
-        crop: int = 112,
-        short_side: int = 128,
         class_file: str | os.PathLike | None = None,
         class_names: Sequence[str] | None = None,
         label_base: int | None = None,
-        seed: int = 0,
-        cache: bool = False,
-        cache_max_frames: int = LIMITS.max_frames,
-        augment: str = "none",
         within: str | os.PathLike | None = None,
+        **clip_options,
     ):
         list_file = Path(list_file)
         rows = read_dark48_list(list_file)
@@ -109,24 +92,9 @@ class Dark48Dataset(ClipDataset):
             labels = to_zero_based(raw, len(class_names), label_base, str(list_file))
         base_dir = resolve_root([p for p, _, _ in rows], list_file, root, within)
         samples = [Sample(str(base_dir / p), y, num_frames=nf) for (p, nf, _), y in zip(rows, labels, strict=True)]
-        super().__init__(
-            samples,
-            class_names,
-            train=train,
-            clip_len=clip_len,
-            crop=crop,
-            short_side=short_side,
-            seed=seed,
-            cache=cache,
-            cache_max_frames=cache_max_frames,
-            augment=augment,
-        )
+        super().__init__(samples, class_names, **clip_options)
         self.root, self.list_file = base_dir, list_file
 
 
 def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
-
-
-def _norm(path: str) -> str:
-    return path.strip().strip('"').replace("\\", "/")

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dtcm.data.base import ClipDataset, Sample
-from dtcm.video import LIMITS
 
 __all__ = ["VIDEO_EXTENSIONS", "FolderDataset", "class_folders"]
 
@@ -32,32 +31,20 @@ class FolderDataset(ClipDataset):
 
     Args:
         root: folder with one sub-folder per class.
-        train, clip_len, crop, short_side, seed, cache, cache_max_frames, augment: as ``ClipDataset``.
         class_names: label order; default the sorted folder names.
         extensions: video file suffixes to pick up (case-insensitive).
         within: a folder every clip must lie inside once links are followed (an uploaded dataset's).
-
-    Example:
-        >>> ds = FolderDataset("my_clips", train=True)   # my_clips/Drink/a.mp4, my_clips/Jump/b.avi
-        >>> ds.class_names
-        ('Drink', 'Jump')
+        **clip_options: ``ClipDataset``'s keyword options, as for ``ARIDDataset``.
     """
 
     def __init__(
         self,
         root: str | os.PathLike,
         *,
-        train: bool = False,
-        clip_len: int = 16,
-        crop: int = 112,
-        short_side: int = 128,
         class_names: Sequence[str] | None = None,
         extensions: Sequence[str] = VIDEO_EXTENSIONS,
-        seed: int = 0,
-        cache: bool = False,
-        cache_max_frames: int = LIMITS.max_frames,
-        augment: str = "none",
         within: str | os.PathLike | None = None,
+        **clip_options,
     ):
         root = Path(root)
         if not root.is_dir():
@@ -87,16 +74,5 @@ class FolderDataset(ClipDataset):
                 )
         if not samples:
             raise FileNotFoundError(f"no videos ({', '.join(sorted(suffixes))}) in the class folders of {root}")
-        super().__init__(
-            samples,
-            class_names,
-            train=train,
-            clip_len=clip_len,
-            crop=crop,
-            short_side=short_side,
-            seed=seed,
-            cache=cache,
-            cache_max_frames=cache_max_frames,
-            augment=augment,
-        )
+        super().__init__(samples, class_names, **clip_options)
         self.root = root

@@ -9,10 +9,6 @@ Files: ``body.py`` (skeleton, poses), ``actions.py`` (the 11 actions, actor styl
 people), ``scenes.py`` / ``backgrounds.py`` (what is behind them), ``effects.py`` (lights, camera, blur,
 objects), ``draw.py`` (camera, v1 painter), ``render.py`` / ``render_v1.py`` (one clip), ``lowlight.py``
 (the dark camera), ``dataset.py`` (the dataset writer and CLI).
-
-Example:
-    >>> make_synthetic("data/synth-v2", per_class=20, seed=0)["clips"]
-    220
 """
 
 from dtcm.synthetic.actions import ACTIONS, action_name

@@ -57,33 +57,38 @@ def _walk_legs(theta, amp, hip0=5.0, knee_swing=55.0, knee0=6.0, foot_amp=15.0):
     return out
 
 
+def _gait(t, b, f, ph, amp, pose_at, stride, track) -> Anim:
+    """A walking or running cycle: ``pose_at(phase)`` per frame, moving at ``stride`` leg lengths per cycle."""
+    poses = [pose_at(2 * math.pi * f * ti + ph) for ti in t]
+    v = stride * (b.thigh + b.shin) * math.sin(math.radians(amp)) * f
+    return Anim(poses, "move", v, track)
+
+
 def _act_walk(t, b, rng, speed):
     f, amp, ph = 0.95 * speed, rng.uniform(20, 27), rng.uniform(0, 2 * math.pi)
-    poses = []
-    for ti in t:
-        th = 2 * math.pi * f * ti + ph
+
+    def pose_at(th):
         arm = 0.7 * amp * math.sin(th)
         p = _pose(lean=3, twist=-6 * math.sin(th), nod=2, r_sh=-arm + 3, l_sh=arm + 3, **_walk_legs(th, amp))
         p["r_el"], p["l_el"] = 12 + 0.5 * max(0.0, p["r_sh"]), 12 + 0.5 * max(0.0, p["l_sh"])
-        poses.append(p)
-    v = 4 * (b.thigh + b.shin) * math.sin(math.radians(amp)) * f
-    return Anim(poses, "move", v, (0.45, 0.85))
+        return p
+
+    return _gait(t, b, f, ph, amp, pose_at, 4, (0.45, 0.85))
 
 
 def _act_run(t, b, rng, speed):
     f, amp, ph = 1.45 * speed, rng.uniform(32, 40), rng.uniform(0, 2 * math.pi)
     lean = rng.uniform(8, 16)
-    poses = []
-    for ti in t:
-        th = 2 * math.pi * f * ti + ph
+
+    def pose_at(th):
         arm = 0.9 * amp * math.sin(th)
         legs = _walk_legs(th, amp, hip0=12, knee_swing=95, knee0=22, foot_amp=20)
         lift = 0.05 * b.height * math.sin(th) ** 2
         p = _pose(lean=lean, twist=-10 * math.sin(th), lift=lift, r_sh=-arm + 15, l_sh=arm + 15, **legs)
         p.update(r_el=85, l_el=85, r_sh_abd=14, l_sh_abd=14)
-        poses.append(p)
-    v = 4.4 * (b.thigh + b.shin) * math.sin(math.radians(amp)) * f
-    return Anim(poses, "move", v, (0.75, 0.92))
+        return p
+
+    return _gait(t, b, f, ph, amp, pose_at, 4.4, (0.75, 0.92))
 
 
 def _act_push(t, b, rng, speed):

@@ -20,7 +20,7 @@ from dtcm.darkness import darkness_score, segment_indices
 from dtcm.synthetic.actions import ACTIONS
 from dtcm.synthetic.backgrounds import resolve_backgrounds
 from dtcm.synthetic.lowlight import _darken, compress
-from dtcm.synthetic.render import FPS, NUM_FRAMES, SIZE, VERSIONS, RenderOptions, render_clip
+from dtcm.synthetic.render import FPS, NUM_FRAMES, SIZE, RenderOptions, check_version, render_clip
 
 __all__ = ["contact_sheet", "make_synthetic", "split_indices"]
 
@@ -131,23 +131,9 @@ def make_synthetic(
 
     Returns:
         A summary dict: counts, darkness (mean/min/max Dv of the dark clips), timings, paths.
-
-    Example:
-        >>> make_synthetic("data/darkactions_synth", per_class=60, seed=0, num_workers=2)["clips"]
-        660
     """
-    if per_class < 1:
-        raise ValueError(f"per_class must be >= 1, got {per_class}")
-    if num_workers < 1:
-        raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-    if num_frames < 8:
-        raise ValueError(f"num_frames must be >= 8, got {num_frames}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    if version not in VERSIONS:
-        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
-    if version == 1 and options is not None and options != RenderOptions():
-        raise ValueError(f"options switch v2's elements and v1 has none, got {options}")
+    _check_args(per_class, num_workers, num_frames, seed)
+    check_version(version, options)
     options = RenderOptions() if version == 2 and options is None else options
     source = resolve_backgrounds(backgrounds, version)  # fails here, before any work, on a bad folder
     out = Path(out)
@@ -159,16 +145,66 @@ def make_synthetic(
         for i in range(per_class)
     ]
     num_workers = min(num_workers, len(jobs))
-    if num_workers == 1:
-        results = [_render_job(j) for j in jobs]
-    else:  # spawned workers: nothing of the caller's threads (torch, cv2) is inherited mid-state
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(num_workers, mp.get_context("spawn"), initializer=_init_worker) as pool:
-            results = list(pool.map(_render_job, jobs, chunksize=1))
+    results = _run_jobs(jobs, num_workers)
     seconds = time.perf_counter() - start
+    lines = _write_lists(out, per_class)
+    sheet = contact_sheet([(ACTIONS[m["class_id"]], *kept) for m, kept in results if kept], out / "contact_sheet.png")
 
+    metas = [m for m, _ in results]
+    summary = {"out": str(out), "classes": list(ACTIONS), "per_class": per_class, "clips": len(metas)}
+    summary |= {"train": len(lines["train"]), "test": len(lines["test"]), "seed": seed, "version": version}
+    summary |= _settings(options, source, bright, num_frames) | _darkness(metas)
+    summary |= {"seconds": round(seconds, 2), "seconds_per_clip": round(seconds / len(metas), 3)}
+    summary |= {"workers": num_workers, "contact_sheet": str(sheet)}
+    (out / "synthetic.json").write_text(json.dumps(summary | {"clip_params": metas}, indent=1) + "\n")
+    return summary
+
+
+def _settings(options, source, bright: bool, num_frames: int) -> dict:
+    return {
+        "options": asdict(options) if options is not None else None,
+        "backgrounds": source.root if source is not None else "procedural",
+        "bright": bright,
+        "frames": num_frames,
+        "fps": FPS,
+        "size": list(SIZE),
+    }
+
+
+def _darkness(metas: list[dict]) -> dict:
+    """Mean/min/max Dv of the darkened clips (for ``bright``: of clip 0 per class, the only ones darkened)."""
+    dvs = np.array([m["dv_dark"] for m in metas if "dv_dark" in m])
+    return {
+        "mean_dv": round(float(dvs.mean()), 4),
+        "min_dv": round(float(dvs.min()), 4),
+        "max_dv": round(float(dvs.max()), 4),
+    }
+
+
+def _check_args(per_class: int, num_workers: int, num_frames: int, seed: int) -> None:
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1, got {per_class}")
+    if num_workers < 1:
+        raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+    if num_frames < 8:
+        raise ValueError(f"num_frames must be >= 8, got {num_frames}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+
+
+def _run_jobs(jobs: list, num_workers: int) -> list:
+    if num_workers == 1:
+        return [_render_job(j) for j in jobs]
+    # spawned workers: nothing of the caller's threads (torch, cv2) is inherited mid-state
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(num_workers, mp.get_context("spawn"), initializer=_init_worker) as pool:
+        return list(pool.map(_render_job, jobs, chunksize=1))
+
+
+def _write_lists(out: Path, per_class: int) -> dict[str, list[str]]:
+    """``split1_{train,test}.txt`` and ``classInd.txt``; returns the lines of each split."""
     train_idx, test_idx = split_indices(per_class)
     lines = {"train": [], "test": []}
     for c in range(len(ACTIONS)):
@@ -177,32 +213,5 @@ def make_synthetic(
     for part in ("train", "test"):
         (out / f"split1_{part}.txt").write_text("".join(line + "\n" for line in lines[part]))
     (out / "classInd.txt").write_text("".join(f"{c}\t{name}\n" for c, name in enumerate(ACTIONS)))
-    sheet = contact_sheet([(ACTIONS[m["class_id"]], *kept) for m, kept in results if kept], out / "contact_sheet.png")
+    return lines
 
-    metas = [m for m, _ in results]
-    dvs = np.array([m["dv_dark"] for m in metas if "dv_dark" in m])
-    summary = {
-        "out": str(out),
-        "classes": list(ACTIONS),
-        "per_class": per_class,
-        "clips": len(metas),
-        "train": len(lines["train"]),
-        "test": len(lines["test"]),
-        "seed": seed,
-        "version": version,
-        "options": asdict(options) if options is not None else None,
-        "backgrounds": source.root if source is not None else "procedural",
-        "bright": bright,
-        "frames": num_frames,
-        "fps": FPS,
-        "size": list(SIZE),
-        "mean_dv": round(float(dvs.mean()), 4),  # of the darkened clips (for --bright: of clip 0 per class)
-        "min_dv": round(float(dvs.min()), 4),
-        "max_dv": round(float(dvs.max()), 4),
-        "seconds": round(seconds, 2),
-        "seconds_per_clip": round(seconds / len(metas), 3),
-        "workers": num_workers,
-        "contact_sheet": str(sheet),
-    }
-    (out / "synthetic.json").write_text(json.dumps(summary | {"clip_params": metas}, indent=1) + "\n")
-    return summary

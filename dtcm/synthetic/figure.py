@@ -5,10 +5,6 @@ ellipses for the chest and hips, an ellipsoid for the head) whose projected conv
 painter's order, so the silhouette is right from any view and foreshortening comes for free. Each part
 gets a dark rim, a lit body and a highlight shifted towards the light; the figure layer is then blurred
 inside its own mask, which turns those bands into smooth shading without softening the outline.
-
-Example:
-    >>> look = sample_look(np.random.default_rng(0), body)
-    >>> parts = figure_parts(joints, body, look)  # then paint_figure(canvas, parts, cam, light2d)
 """
 
 from __future__ import annotations
@@ -121,44 +117,32 @@ def _frame(right, up):
     return np.stack([right, up, np.cross(right, up)])  # (3, 3) rows: right, up, forward
 
 
-def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
-    """One frame's body parts: ``(name, points (N, 3), axis (2, 3), colour, material)`` in metres."""
-    h, g = b.height, look.girth
-    spine = j["neck"] - j["pelvis"]
-    chest = _frame(j["r_shoulder"] - j["l_shoulder"], spine)
-    hips = _frame(j["r_hip"] - j["l_hip"], spine)
-    sw, hw = look.shoulders * g, look.hips * g
-    top = look.jacket if look.jacket is not None else look.top
-    sleeve = top if look.long_sleeves or look.jacket is not None else look.skin
-    leg_lo = look.skin if look.legwear != "trousers" else look.legs
-    torso_len = float(np.linalg.norm(spine))
+def _segment(j, name, a, b, ra, rb, colour, material, start=None) -> tuple:
+    """A tapered limb from joint ``a`` (or ``start``) to joint ``b``, its axis the joint segment."""
+    return (name, _limb(j[a] if start is None else start, j[b], ra, rb), np.stack([j[a], j[b]]), colour, material)
+
+
+def _torso_parts(j, h, g, look: Look, chest, hips, sw, hw, top) -> list[tuple]:
+    torso_len = float(np.linalg.norm(j["neck"] - j["pelvis"]))
+    hip_rings = [(-0.05 * h, 0.088 * hw, 0.062 * g), (0.0, 0.1 * hw, 0.068 * g), (0.075 * h, 0.086 * g, 0.058 * g)]
+    chest_rings = [
+        (0.07 * h, 0.086 * g, 0.058 * g),
+        (0.16 * h, 0.098 * sw, 0.066 * g),
+        (torso_len - 0.06 * h, 0.108 * sw, 0.066 * g),
+        (torso_len - 0.012 * h, 0.088 * sw, 0.05 * g),
+        (torso_len + 0.012 * h, 0.045 * g, 0.035 * g),
+    ]
     parts = [
         (
             "hips",
-            _rings(
-                j["pelvis"],
-                hips,
-                [(-0.05 * h, 0.088 * hw, 0.062 * g), (0.0, 0.1 * hw, 0.068 * g), (0.075 * h, 0.086 * g, 0.058 * g)],
-                h,
-            ),
+            _rings(j["pelvis"], hips, hip_rings, h),
             np.stack([j["pelvis"] - 0.05 * h * hips[1], j["pelvis"] + 0.075 * h * hips[1]]),
             look.legs,
             "legs",
         ),
         (
             "chest",
-            _rings(
-                j["pelvis"],
-                chest,
-                [
-                    (0.07 * h, 0.086 * g, 0.058 * g),
-                    (0.16 * h, 0.098 * sw, 0.066 * g),
-                    (torso_len - 0.06 * h, 0.108 * sw, 0.066 * g),
-                    (torso_len - 0.012 * h, 0.088 * sw, 0.05 * g),
-                    (torso_len + 0.012 * h, 0.045 * g, 0.035 * g),
-                ],
-                h,
-            ),
+            _rings(j["pelvis"], chest, chest_rings, h),
             np.stack([j["pelvis"] + 0.07 * h * chest[1], j["neck"]]),
             top,
             "top",
@@ -173,77 +157,51 @@ def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
     ]
     if look.jacket is not None:  # the top shows down the open front of the jacket
         front = chest[2] * 0.064 * g
-        parts.append(
-            (
-                "placket",
-                _limb(
-                    j["neck"] - 0.03 * h * chest[1] + front,
-                    j["pelvis"] + 0.09 * h * chest[1] + front,
-                    0.018 * h,
-                    0.022 * h,
-                ),
-                None,
-                look.top,
-                "inner",
-            )
-        )
-    for n, s in SIDES:  # the deltoid sits just inside the shoulder joint
-        parts += [
-            (
-                f"{n}_upper",
-                _limb(j[f"{n}_shoulder"] - s * 0.022 * h * chest[0], j[f"{n}_elbow"], 0.034 * h * g, 0.026 * h * g),
-                np.stack([j[f"{n}_shoulder"], j[f"{n}_elbow"]]),
-                top if look.jacket is not None else look.top,
-                "top",
-            ),
-            (
-                f"{n}_fore",
-                _limb(j[f"{n}_elbow"], j[f"{n}_wrist"], 0.026 * h * g, 0.02 * h * g),
-                np.stack([j[f"{n}_elbow"], j[f"{n}_wrist"]]),
-                sleeve,
-                "sleeve",
-            ),
-            (
-                f"{n}_hand",
-                _limb(j[f"{n}_wrist"], j[f"{n}_hand"], 0.019 * h, 0.016 * h),
-                np.stack([j[f"{n}_wrist"], j[f"{n}_hand"]]),
-                look.skin,
-                "skin",
-            ),
-            (
-                f"{n}_thigh",
-                _limb(j[f"{n}_hip"], j[f"{n}_knee"], 0.052 * h * hw, 0.038 * h * g),
-                np.stack([j[f"{n}_hip"], j[f"{n}_knee"]]),
-                look.legs,
-                "legs",
-            ),
-            (
-                f"{n}_shin",
-                _limb(j[f"{n}_knee"], j[f"{n}_ankle"], 0.037 * h * g, 0.024 * h * g),
-                np.stack([j[f"{n}_knee"], j[f"{n}_ankle"]]),
-                leg_lo if look.legwear == "trousers" else look.skin,
-                "legs",
-            ),
-            (
-                f"{n}_shoe",
-                _limb(j[f"{n}_ankle"] - 0.01 * h * chest[1], j[f"{n}_toe"], 0.025 * h, 0.02 * h),
-                np.stack([j[f"{n}_ankle"], j[f"{n}_toe"]]),
-                look.shoes,
-                "shoes",
-            ),
-        ]
-        if look.legwear == "shorts":  # shorts: the upper thigh in the trouser colour, the knee bare
-            mid = 0.55 * j[f"{n}_hip"] + 0.45 * j[f"{n}_knee"]
-            parts[-3] = (
-                f"{n}_thigh",
-                _limb(j[f"{n}_hip"], j[f"{n}_knee"], 0.05 * h * hw, 0.036 * h * g),
-                np.stack([j[f"{n}_hip"], j[f"{n}_knee"]]),
-                look.skin,
-                "skin",
-            )
-            parts.append(
-                (f"{n}_shorts", _limb(j[f"{n}_hip"], mid, 0.058 * h * hw, 0.047 * h * hw), None, look.legs, "legs")
-            )
+        top_end = j["neck"] - 0.03 * h * chest[1] + front
+        placket = _limb(top_end, j["pelvis"] + 0.09 * h * chest[1] + front, 0.018 * h, 0.022 * h)
+        parts.append(("placket", placket, None, look.top, "inner"))
+    return parts
+
+
+def _side_parts(j, n, s, h, g, look: Look, chest, hw, top) -> list[tuple]:
+    """One side's arm and leg; the deltoid sits just inside the shoulder joint."""
+    sleeve = top if look.long_sleeves or look.jacket is not None else look.skin
+    shin = look.legs if look.legwear == "trousers" else look.skin
+    shoulder = j[f"{n}_shoulder"] - s * 0.022 * h * chest[0]
+    heel = j[f"{n}_ankle"] - 0.01 * h * chest[1]
+    if look.legwear == "shorts":  # shorts: the upper thigh in the trouser colour, the knee bare
+        thigh = _segment(j, f"{n}_thigh", f"{n}_hip", f"{n}_knee", 0.05 * h * hw, 0.036 * h * g, look.skin, "skin")
+    else:
+        thigh = _segment(j, f"{n}_thigh", f"{n}_hip", f"{n}_knee", 0.052 * h * hw, 0.038 * h * g, look.legs, "legs")
+    upper_colour = top if look.jacket is not None else look.top
+    parts = [
+        _segment(
+            j, f"{n}_upper", f"{n}_shoulder", f"{n}_elbow", 0.034 * h * g, 0.026 * h * g, upper_colour, "top", shoulder
+        ),
+        _segment(j, f"{n}_fore", f"{n}_elbow", f"{n}_wrist", 0.026 * h * g, 0.02 * h * g, sleeve, "sleeve"),
+        _segment(j, f"{n}_hand", f"{n}_wrist", f"{n}_hand", 0.019 * h, 0.016 * h, look.skin, "skin"),
+        thigh,
+        _segment(j, f"{n}_shin", f"{n}_knee", f"{n}_ankle", 0.037 * h * g, 0.024 * h * g, shin, "legs"),
+        _segment(j, f"{n}_shoe", f"{n}_ankle", f"{n}_toe", 0.025 * h, 0.02 * h, look.shoes, "shoes", heel),
+    ]
+    if look.legwear == "shorts":
+        mid = 0.55 * j[f"{n}_hip"] + 0.45 * j[f"{n}_knee"]
+        shorts = _limb(j[f"{n}_hip"], mid, 0.058 * h * hw, 0.047 * h * hw)
+        parts.append((f"{n}_shorts", shorts, None, look.legs, "legs"))
+    return parts
+
+
+def figure_parts(j: dict, b: Body, look: Look) -> list[tuple]:
+    """One frame's body parts: ``(name, points (N, 3), axis (2, 3), colour, material)`` in metres."""
+    h, g = b.height, look.girth
+    spine = j["neck"] - j["pelvis"]
+    chest = _frame(j["r_shoulder"] - j["l_shoulder"], spine)
+    hips = _frame(j["r_hip"] - j["l_hip"], spine)
+    sw, hw = look.shoulders * g, look.hips * g
+    top = look.jacket if look.jacket is not None else look.top
+    parts = _torso_parts(j, h, g, look, chest, hips, sw, hw, top)
+    for n, s in SIDES:
+        parts += _side_parts(j, n, s, h, g, look, chest, hw, top)
     if look.legwear == "skirt":
         knee = 0.5 * (j["r_knee"] + j["l_knee"])
         drop = float(np.dot(j["pelvis"] - knee, hips[1])) * 0.85

@@ -89,10 +89,6 @@ def darken(frames_uint8: np.ndarray, rng: np.random.Generator, exposure: float |
 
     Returns:
         uint8 (T, H, W, 3), the same shape.
-
-    Example:
-        >>> dark = darken(frames, np.random.default_rng(0))
-        >>> darkness_score(dark[segment_indices(len(dark))])  # about -0.88
     """
     return _darken(frames_uint8, rng, exposure)[0]
 

@@ -23,13 +23,14 @@ import numpy as np
 
 from dtcm.synthetic.actions import ACTION_FUNCS, ACTIONS, _action_name, actor_style, stylise
 from dtcm.synthetic.backgrounds import Source, plate, resolve_backgrounds, texture_patch
-from dtcm.synthetic.body import _figure_prims, _sample_body, _solve, _unit
-from dtcm.synthetic.draw import SS, _Camera, _draw_frame, _look_at, _prim_points
+from dtcm.synthetic.body import _figure_prims, _sample_body, _solve
+from dtcm.synthetic.draw import SS, _draw_frame, _prim_points
 from dtcm.synthetic.effects import camera_path, light_norm, light_rig, lit, motion_blur, moving_objects
 from dtcm.synthetic.figure import figure_parts, paint_figure, pattern_of, sample_look
 from dtcm.synthetic.render_v1 import render_v1
+from dtcm.synthetic.staging import Shot, background_pan, focus, key_light, orbit
 
-__all__ = ["FPS", "NUM_FRAMES", "SIZE", "VERSIONS", "RenderOptions", "render_clip"]
+__all__ = ["FPS", "NUM_FRAMES", "SIZE", "VERSIONS", "RenderOptions", "check_version", "render_clip"]
 
 SIZE = (170, 128)  # (W, H): 4:3, short side 128 as the loaders resize to
 NUM_FRAMES = 40  # 2.7 s at 15 fps: any 16-frame window holds >= 1 s of the action
@@ -61,6 +62,14 @@ class RenderOptions:
     @classmethod
     def help(cls, name: str) -> str:
         return next(f.metadata["help"] for f in fields(cls) if f.name == name)
+
+
+def check_version(version: int, options: RenderOptions | None) -> None:
+    """Raise unless ``version`` is one of ``VERSIONS`` and v1 is asked for without v2's switches."""
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    if version == 1 and options is not None and options != RenderOptions():
+        raise ValueError(f"options switch v2's elements and v1 has none, got {options}")
 
 
 # ---------------------------------------------------------------------------------------------- blocks
@@ -114,9 +123,23 @@ def _shadow(canvas, cam, j, height, alpha):
     canvas *= 1 - alpha * cv2.GaussianBlur(mask, (0, 0), 2.0)[..., None]
 
 
-def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: Source | None):
-    w, h = size
-    t = np.arange(num_frames) / fps
+@dataclass
+class _Actor:
+    """The performer of a v2 clip: body, timing, per-frame joints, parts and props, and the look."""
+
+    name: str
+    body: object
+    speed: float
+    clock: np.ndarray  # (T,) the actor's own time
+    style: dict
+    anim: object
+    joints: list
+    look: object  # a figure.Look, or None without volume
+    figures: list
+    props: list
+
+
+def _cast(name, rng, t, opts: RenderOptions, source: Source | None) -> _Actor:
     body = _sample_body(rng)
     speed = rng.uniform(0.8, 1.25)
     clock, style = actor_style(rng, t) if opts.style else (t, {})
@@ -126,23 +149,17 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
     look = sample_look(rng, body, texture_patch(rng, source)) if opts.volume else None
     figures = [figure_parts(j, body, look) if opts.volume else _figure_prims(j, body) for j in joints]
     props = [anim.props(i, j) if anim.props else [] for i, j in enumerate(joints)]
+    return _Actor(name, body, speed, clock, style, anim, joints, look, figures, props)
 
-    # camera: azimuth around the actor, elevation, distance; tracking follows moving actors
-    az = rng.choice([-1.0, 1.0]) * rng.uniform(anim.min_azimuth, 150)
-    el, dist = rng.uniform(0, 25), rng.uniform(4.0, 9.0)
-    pelvis = np.stack([j["pelvis"] for j in joints]) * [1.0, 0.0, 1.0]  # (T, 3) on the ground
-    centre = pelvis.mean(0) + [0.0, 0.5 * body.height, 0.0]
-    a, e = math.radians(az), math.radians(el)
-    cam0 = centre + dist * np.array([math.sin(a) * math.cos(e), math.sin(e), math.cos(a) * math.cos(e)])
-    rot = _look_at(cam0, centre)
-    track = rng.uniform(*anim.track)
-    cams = [_Camera(cam0 + track * (p - pelvis.mean(0)), rot) for p in pelvis]
-    still = _Camera(cam0, rot)
 
-    # framing: the actor's height is a random share of the frame, placed anywhere that keeps them inside
-    W, H = w * SS, h * SS
+def _frame_actor(rng, shot: Shot, actor: _Actor, opts: RenderOptions, canvas) -> tuple[float, float]:
+    """Focus the shot: the actor's height a random share of the frame, placed anywhere that keeps them inside.
+
+    Returns ``(share, focal length in canvas px)``.
+    """
+    W, H = canvas
     fig_h, lo, hi = 0.0, np.full(2, np.inf), np.full(2, -np.inf)
-    for cam, fig, prop in zip(cams, figures, props, strict=True):
+    for cam, fig, prop in zip(shot.cams, actor.figures, actor.props, strict=True):
         body_pts, prop_pts = _points(fig, prop, opts.volume)
         a, b = _extent(cam, body_pts)
         fig_h = max(fig_h, b[1] - a[1])
@@ -157,17 +174,34 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
     spread = 0.5 * slack if opts.framing else np.minimum(slack, [0.12 * W, 0.1 * H])
     jitter = rng.uniform(-0.5, 0.5, 2) * spread * (2 if opts.framing else 1)
     cx, cy = W / 2 - f * (lo[0] + hi[0]) / 2 + jitter[0], H / 2 - f * (lo[1] + hi[1]) / 2 + jitter[1]
-    for cam in [*cams, still]:
-        cam.f, cam.cx, cam.cy = f, cx, cy
+    focus(shot, f, cx, cy)
+    return share, f
 
-    # background pans against the tracking (parallax < 1); then lights, camera moves, passers-by
-    u_still = still.project(pelvis)[0][:, 0] if num_frames > 1 else np.zeros(1)
-    u_track = np.array([c.project(p[None])[0][0, 0] for c, p in zip(cams, pelvis, strict=True)])
-    pan = -rng.uniform(0.3, 0.7) * float((u_still - u_track)[-1] - (u_still - u_track)[0]) / max(1, num_frames - 1)
-    feet = _feet_rows(cams, joints)
-    other = _second_person(rng, clock, cams, fps) if opts.distractors and rng.uniform() < 0.4 else None
+
+@dataclass
+class _Scene:
+    """Everything around the actor: backdrop, lights, camera moves, passers-by and moving objects."""
+
+    backdrop: object  # a backgrounds.Plate
+    lights: list
+    light_info: dict
+    norm: float
+    moves: list  # one 2x3 affine per frame
+    move_info: dict
+    painters: list
+    objects: list
+    other: tuple | None  # a passer-by: (body, look, joints, action name)
+
+
+def _dress_set(rng, shot: Shot, actor: _Actor, opts: RenderOptions, source, fps, canvas) -> _Scene:
+    """Background pans against the tracking (parallax < 1); then lights, camera moves, passers-by."""
+    W, H = canvas
+    num_frames = len(shot.cams)
+    pan = background_pan(rng, shot)
+    feet = _feet_rows(shot.cams, actor.joints)
+    other = _second_person(rng, actor.clock, shot.cams, fps) if opts.distractors and rng.uniform() < 0.4 else None
     if other is not None:  # a passer-by stands on the same floor: drop one whose feet would be high up the frame
-        other_feet = _feet_rows(cams, other[2])
+        other_feet = _feet_rows(shot.cams, other[2])
         other = other if min(other_feet) > 0.45 * H else None
         feet = feet + (other_feet if other is not None else [])
     backdrop = plate(rng, source, num_frames, fps, pan, (W, H), min(feet))
@@ -176,70 +210,87 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
     moves, move_info = camera_path(rng, num_frames, (W, H), opts.camera)
     horizon = backdrop.horizon if backdrop.outdoor else None
     painters, objects = moving_objects(rng, num_frames, (W, H), horizon) if opts.distractors else ([], [])
-    ang = math.radians(rng.uniform(-160, -20))
-    light2d = np.array([math.cos(ang), math.sin(ang)])
-    if lights:  # shade towards the light that reaches the actor most (a lamp above, headlights beside)
-        at = cams[0].project(joints[0]["spine"][None])[0][0]
-        reach = [li.power[0] * math.exp(-float(np.sum((li.xy[0] - at) ** 2)) / (2 * li.radius**2)) for li in lights]
-        towards = lights[int(np.argmax(reach))].xy[0] - at
-        light2d = towards / max(float(np.linalg.norm(towards)), 1e-6)
-    print_ = pattern_of(look) if look is not None else None
-    light3d = _unit(rot[0] * light2d[0] - rot[1] * light2d[1] - rot[2] * 0.8)
-    illum = rng.uniform(0.7, 1.05)
+    return _Scene(backdrop, lights, light_info, norm, moves, move_info, painters, objects, other)
 
-    frames = np.empty((num_frames, h, w, 3), np.uint8)
-    for i in range(num_frames):
-        cam, j = cams[i], joints[i]
-        canvas = backdrop.frames[i].astype(np.float32)  # (H*SS, W*SS, 3)
-        for paint in painters:
-            paint(canvas, i)
-        if other is not None:
-            paint_figure(canvas, figure_parts(other[2][i], other[0], other[1]), cam, light2d, illum * 0.9)
-        _shadow(canvas, cam, j, body.height, 0.35)
-        z_ref = float(cam.project(j["pelvis"][None])[1][0])
-        if opts.volume:  # props behind the body, the body, props in front of it
-            depth = [float(cam.project(_prim_points(p)[0])[1].mean()) for p in props[i]]
-            behind = [p for p, d in zip(props[i], depth, strict=True) if d >= z_ref]
-            front = [p for p, d in zip(props[i], depth, strict=True) if d < z_ref]
-            _draw_frame(canvas, behind, cam, light2d, light3d, illum, z_ref, body.height, None)
-            paint_figure(canvas, figures[i], cam, light2d, illum, print_)
-            _draw_frame(canvas, front, cam, light2d, light3d, illum, z_ref, body.height, None)
-        else:
-            _draw_frame(canvas, figures[i] + props[i], cam, light2d, light3d, illum, z_ref, body.height, None)
-        canvas = lit(canvas, lights, light_info["ambient"], i, norm)
-        canvas = cv2.warpAffine(canvas, moves[i], (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        frames[i] = np.clip(cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA) + 0.5, 0, 255)
-    level = float(frames.mean())  # the scene is lit dimly: meter it as the camera would, before the dark model
+
+def _towards_lamp(lights, cam, joint):
+    """v2's key light: shade towards the light that reaches the actor most (a lamp above, headlights beside)."""
+    if not lights:
+        return None
+
+    def towards(_sampled):
+        at = cam.project(joint[None])[0][0]
+        reach = [li.power[0] * math.exp(-float(np.sum((li.xy[0] - at) ** 2)) / (2 * li.radius**2)) for li in lights]
+        direction = lights[int(np.argmax(reach))].xy[0] - at
+        return direction / max(float(np.linalg.norm(direction)), 1e-6)
+
+    return towards
+
+
+def _paint_frame(i, shot: Shot, actor: _Actor, scene: _Scene, light, opts: RenderOptions, size) -> np.ndarray:
+    """Frame ``i`` on the supersampled canvas, lit, moved by the camera and box-filtered to ``size``."""
+    (w, h), (W, H) = size, (size[0] * SS, size[1] * SS)
+    light2d, light3d, illum, print_ = light
+    cam, j, height = shot.cams[i], actor.joints[i], actor.body.height
+    canvas = scene.backdrop.frames[i].astype(np.float32)  # (H*SS, W*SS, 3)
+    for paint in scene.painters:
+        paint(canvas, i)
+    if scene.other is not None:
+        other = scene.other
+        paint_figure(canvas, figure_parts(other[2][i], other[0], other[1]), cam, light2d, illum * 0.9)
+    _shadow(canvas, cam, j, height, 0.35)
+    z_ref = float(cam.project(j["pelvis"][None])[1][0])
+    props = actor.props[i]
+    if opts.volume:  # props behind the body, the body, props in front of it
+        depth = [float(cam.project(_prim_points(p)[0])[1].mean()) for p in props]
+        behind = [p for p, d in zip(props, depth, strict=True) if d >= z_ref]
+        front = [p for p, d in zip(props, depth, strict=True) if d < z_ref]
+        _draw_frame(canvas, behind, cam, light2d, light3d, illum, z_ref, height, None)
+        paint_figure(canvas, actor.figures[i], cam, light2d, illum, print_)
+        _draw_frame(canvas, front, cam, light2d, light3d, illum, z_ref, height, None)
+    else:
+        _draw_frame(canvas, actor.figures[i] + props, cam, light2d, light3d, illum, z_ref, height, None)
+    canvas = lit(canvas, scene.lights, scene.light_info["ambient"], i, scene.norm)
+    canvas = cv2.warpAffine(canvas, scene.moves[i], (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return np.clip(cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA) + 0.5, 0, 255)
+
+
+def _meter(frames: np.ndarray, rng) -> np.ndarray:
+    """The scene is lit dimly: meter it as the camera would, before the dark model."""
+    level = float(frames.mean())
     target = rng.uniform(95, 130)
     if level < target:
         frames = np.clip(frames * np.float32(min(5.0, target / max(level, 1.0))) + 0.5, 0, 255).astype(np.uint8)
-    blur = 0.0
-    if opts.blur:
-        frames, blur = motion_blur(frames, rng)
+    return frames
+
+
+def _meta_v2(actor: _Actor, shot: Shot, scene: _Scene, opts, fps, size, share, f, blur) -> dict:
+    anim, other = actor.anim, scene.other
     meta = {
         "version": 2,
-        "action": name,
-        "class_id": ACTIONS.index(name),
-        "frames": num_frames,
+        "action": actor.name,
+        "class_id": ACTIONS.index(actor.name),
+        "frames": len(actor.joints),
         "fps": fps,
-        "size": [w, h],
-        "speed": round(speed, 3),
-        "style": style,
-        "height_m": round(body.height, 3),
+        "size": list(size),
+        "speed": round(actor.speed, 3),
+        "style": actor.style,
+        "height_m": round(actor.body.height, 3),
         "share": round(float(share), 3),
-        "azimuth": round(az, 1),
-        "elevation": round(el, 1),
-        "distance_m": round(dist, 2),
+        "azimuth": round(shot.azimuth, 1),
+        "elevation": round(shot.elevation, 1),
+        "distance_m": round(shot.distance, 2),
         "focal_px": round(float(f) / SS, 1),
-        "track": round(track, 3),
+        "track": round(shot.track, 3),
         "mode": anim.mode,
-        "background": backdrop.info,
-        "lights": light_info["lights"],
-        "camera_move": move_info,
+        "background": scene.backdrop.info,
+        "lights": scene.light_info["lights"],
+        "camera_move": scene.move_info,
         "motion_blur": blur,
-        "distractors": objects + ([f"person ({other[3]})"] if other is not None else []),
+        "distractors": scene.objects + ([f"person ({other[3]})"] if other is not None else []),
         "options": asdict(opts),
     }
+    look = actor.look
     if look is not None:
         meta["look"] = {
             "hair": look.hair_style,
@@ -247,7 +298,27 @@ def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: So
             "jacket": look.jacket is not None,
             "pattern": look.pattern,
         }
-    return frames, meta
+    return meta
+
+
+def _render_v2(name, rng, num_frames, fps, size, opts: RenderOptions, source: Source | None):
+    w, h = size
+    canvas = (w * SS, h * SS)
+    actor = _cast(name, rng, np.arange(num_frames) / fps, opts, source)
+    shot = orbit(rng, actor.anim, actor.joints, actor.body.height)
+    share, f = _frame_actor(rng, shot, actor, opts, canvas)
+    scene = _dress_set(rng, shot, actor, opts, source, fps, canvas)
+    towards = _towards_lamp(scene.lights, shot.cams[0], actor.joints[0]["spine"])
+    light2d, light3d, illum = key_light(rng, shot.rot, towards)
+    light = (light2d, light3d, illum, pattern_of(actor.look) if actor.look is not None else None)
+    frames = np.empty((num_frames, h, w, 3), np.uint8)
+    for i in range(num_frames):
+        frames[i] = _paint_frame(i, shot, actor, scene, light, opts, size)
+    frames = _meter(frames, rng)
+    blur = 0.0
+    if opts.blur:
+        frames, blur = motion_blur(frames, rng)
+    return frames, _meta_v2(actor, shot, scene, opts, fps, size, share, f, blur)
 
 
 # -------------------------------------------------------------------------------------------- builders
@@ -286,10 +357,7 @@ def render_clip(
     name = _action_name(action)
     if num_frames < 1 or fps <= 0:
         raise ValueError(f"need num_frames >= 1 and fps > 0, got {num_frames} and {fps}")
-    if version not in VERSIONS:
-        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
-    if version == 1 and options is not None and options != RenderOptions():
-        raise ValueError(f"options switch v2's elements and v1 has none, got {options}")
+    check_version(version, options)
     source = backgrounds if isinstance(backgrounds, Source) else resolve_backgrounds(backgrounds, version)
     if version == 1:
         return render_v1(name, rng, num_frames, fps, size, source)

@@ -13,40 +13,18 @@ import numpy as np
 
 from dtcm.synthetic.actions import ACTION_FUNCS, ACTIONS
 from dtcm.synthetic.backgrounds import Source, background_v1, footage, plate
-from dtcm.synthetic.body import _figure_prims, _sample_body, _solve, _unit
-from dtcm.synthetic.draw import SS, _Camera, _draw_frame, _look_at, _prim_points
+from dtcm.synthetic.body import _figure_prims, _sample_body, _solve
+from dtcm.synthetic.draw import SS, _draw_frame, _prim_points
+from dtcm.synthetic.staging import background_pan, focus, key_light, orbit
 
 __all__ = ["render_v1"]
 
 
-def render_v1(name: str, rng: np.random.Generator, num_frames: int, fps: float, size, source: Source | None):
-    """v1's ``(frames (T, H, W, 3) uint8, meta)`` for a validated action name (see ``render_clip``)."""
-    w, h = size
-    t = np.arange(num_frames) / fps
-    body = _sample_body(rng)
-    speed = rng.uniform(0.8, 1.25)
-    anim = ACTION_FUNCS[name](t, body, rng, speed)
-    joints = _solve(anim.poses, body, anim.mode, anim.speed, t)
-    figures = [_figure_prims(j, body) for j in joints]
-    props = [anim.props(i, j) if anim.props else [] for i, j in enumerate(joints)]
-
-    # camera: azimuth around the figure, elevation, distance; tracking follows moving figures
-    # azimuth 0 = facing the camera; straight from behind (+-30 deg) hides too much of most actions
-    az = rng.choice([-1.0, 1.0]) * rng.uniform(anim.min_azimuth, 150)
-    el, dist = rng.uniform(0, 25), rng.uniform(4.0, 9.0)
-    pelvis = np.stack([j["pelvis"] for j in joints]) * [1.0, 0.0, 1.0]  # (T, 3) on the ground
-    centre = pelvis.mean(0) + [0.0, 0.5 * body.height, 0.0]
-    a, e = math.radians(az), math.radians(el)
-    cam0 = centre + dist * np.array([math.sin(a) * math.cos(e), math.sin(e), math.cos(a) * math.cos(e)])
-    rot = _look_at(cam0, centre)
-    track = rng.uniform(*anim.track)
-    cams = [_Camera(cam0 + track * (p - pelvis.mean(0)), rot) for p in pelvis]
-    still = _Camera(cam0, rot)
-
-    # fit: the figure's height is a random share of the frame, everything stays inside the frame
-    W, H = w * SS, h * SS
+def _fit(rng, shot, figures, props, canvas) -> float:
+    """Focus the shot so the figure's height is a random share of the frame and everything stays inside it."""
+    W, H = canvas
     fig_h, lo, hi = 0.0, np.full(2, np.inf), np.full(2, -np.inf)
-    for cam, fig, prop in zip(cams, figures, props, strict=True):
+    for cam, fig, prop in zip(shot.cams, figures, props, strict=True):
         for k, group in enumerate((fig, prop)):
             if not group:
                 continue
@@ -62,26 +40,35 @@ def render_v1(name: str, rng: np.random.Generator, num_frames: int, fps: float, 
     slack = np.array([0.8 * W, 0.94 * H]) - f * (hi - lo)
     jitter = rng.uniform(-0.5, 0.5, 2) * np.minimum(slack, [0.12 * W, 0.1 * H])
     cx, cy = W / 2 - f * (lo[0] + hi[0]) / 2 + jitter[0], H / 2 - f * (lo[1] + hi[1]) / 2 + jitter[1]
-    for cam in [*cams, still]:
-        cam.f, cam.cx, cam.cy = f, cx, cy
+    focus(shot, f, cx, cy)
+    return f
 
-    # background pans against the camera's tracking (parallax < 1: the background is farther away)
-    u_still = still.project(pelvis)[0][:, 0] if num_frames > 1 else np.zeros(1)
-    u_track = np.array([c.project(p[None])[0][0, 0] for c, p in zip(cams, pelvis, strict=True)])
-    pan = -rng.uniform(0.3, 0.7) * float((u_still - u_track)[-1] - (u_still - u_track)[0]) / max(1, num_frames - 1)
+
+def render_v1(name: str, rng: np.random.Generator, num_frames: int, fps: float, size, source: Source | None):
+    """v1's ``(frames (T, H, W, 3) uint8, meta)`` for a validated action name (see ``render_clip``)."""
+    w, h = size
+    t = np.arange(num_frames) / fps
+    body = _sample_body(rng)
+    speed = rng.uniform(0.8, 1.25)
+    anim = ACTION_FUNCS[name](t, body, rng, speed)
+    joints = _solve(anim.poses, body, anim.mode, anim.speed, t)
+    figures = [_figure_prims(j, body) for j in joints]
+    props = [anim.props(i, j) if anim.props else [] for i, j in enumerate(joints)]
+
+    shot = orbit(rng, anim, joints, body.height)
+    W, H = w * SS, h * SS
+    f = _fit(rng, shot, figures, props, (W, H))
+    pan = background_pan(rng, shot)
     if source is not None:
         bg, bg_info = background_v1(rng, footage(source), num_frames, fps, pan / SS, (W, H))
     else:  # a plain clone: v1's motion and figures over a painted scene (not the clips v1 made with footage)
         backdrop = plate(rng, None, num_frames, fps, pan, (W, H))
         bg, bg_info = backdrop.frames, backdrop.info
 
-    ang = math.radians(rng.uniform(-160, -20))
-    light2d = np.array([math.cos(ang), math.sin(ang)])
-    light3d = _unit(rot[0] * light2d[0] - rot[1] * light2d[1] - rot[2] * 0.8)
-    illum = rng.uniform(0.7, 1.05)
+    light2d, light3d, illum = key_light(rng, shot.rot)
     frames = np.empty((num_frames, h, w, 3), np.uint8)
     for i in range(num_frames):
-        cam, j = cams[i], joints[i]
+        cam, j = shot.cams[i], joints[i]
         foot = (j["pelvis"] + j["r_ankle"] + j["l_ankle"]) / 3
         ring = [
             np.array([foot[0] + 0.22 * body.height * math.cos(a), 0.0, foot[2] + 0.17 * body.height * math.sin(a)])
@@ -102,11 +89,11 @@ def render_v1(name: str, rng: np.random.Generator, num_frames: int, fps: float, 
         "size": [w, h],
         "speed": round(speed, 3),
         "height_m": round(body.height, 3),
-        "azimuth": round(az, 1),
-        "elevation": round(el, 1),
-        "distance_m": round(dist, 2),
+        "azimuth": round(shot.azimuth, 1),
+        "elevation": round(shot.elevation, 1),
+        "distance_m": round(shot.distance, 2),
         "focal_px": round(float(f) / SS, 1),
-        "track": round(track, 3),
+        "track": round(shot.track, 3),
         "mode": anim.mode,
         "background": bg_info,
     }

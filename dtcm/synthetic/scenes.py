@@ -77,27 +77,13 @@ def _car(img, rng, x, y, w):
     """A parked car seen from the side: body, cabin with dark windows, wheels."""
     h = 0.32 * w
     body = _rgb(rng.uniform(), rng.uniform(0, 0.7), rng.uniform(0.2, 0.8))
-    _poly(img, [(x, y - 0.25 * h), (x + w, y - 0.25 * h), (x + w, y - 0.75 * h), (x, y - 0.7 * h)], body)
-    _poly(
-        img,
-        [
-            (x + 0.22 * w, y - 0.7 * h),
-            (x + 0.32 * w, y - 1.15 * h),
-            (x + 0.7 * w, y - 1.15 * h),
-            (x + 0.82 * w, y - 0.72 * h),
-        ],
-        tuple(0.8 * c for c in body),
-    )
-    _poly(
-        img,
-        [
-            (x + 0.27 * w, y - 0.72 * h),
-            (x + 0.35 * w, y - 1.05 * h),
-            (x + 0.68 * w, y - 1.05 * h),
-            (x + 0.76 * w, y - 0.74 * h),
-        ],
-        _rgb(0.6, 0.3, 0.12),
-    )
+
+    def side(corners, colour):  # corners as (share of w from x, share of h above y)
+        _poly(img, [(x + u * w, y - v * h) for u, v in corners], colour)
+
+    side([(0, 0.25), (1, 0.25), (1, 0.75), (0, 0.7)], body)
+    side([(0.22, 0.7), (0.32, 1.15), (0.7, 1.15), (0.82, 0.72)], tuple(0.8 * c for c in body))
+    side([(0.27, 0.72), (0.35, 1.05), (0.68, 1.05), (0.76, 0.74)], _rgb(0.6, 0.3, 0.12))
     for wx in (x + 0.2 * w, x + 0.8 * w):
         cv2.circle(img, (int(wx), int(y - 0.22 * h)), max(2, int(0.2 * h)), (15.0, 15.0, 15.0), -1, cv2.LINE_AA)
         cv2.circle(img, (int(wx), int(y - 0.22 * h)), max(1, int(0.09 * h)), (90.0, 90.0, 90.0), -1, cv2.LINE_AA)

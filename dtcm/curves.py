@@ -1,0 +1,96 @@
+"""The light-enhancement (LE) curve and frame sharing (SPEC A2, A3), in one place.
+
+An enhancer's curve maps R (3 * n channels in [-1, 1]) brighten a frame by n iterations of
+``x <- x + r_i * x * (1 - x)``. :func:`apply_curves` is the reference (autograd, training);
+:func:`apply_curves_` is the same arithmetic, element for element, written in place into preallocated
+buffers for inference. With frame sharing the T frames are split into consecutive groups of k; each group's
+curves are estimated once, on its middle frame (:func:`keyframe_indices`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["apply_curves", "apply_curves_", "curves_hwc", "keyframe_indices", "num_keyframes"]
+
+
+def apply_curves(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Iterate the light-enhancement curve ``x <- x + r_n * x * (1 - x)`` (SPEC A2).
+
+    Args:
+        x: images (..., 3, H, W) or clips (B, 3, T, H, W) in [0, 1].
+        r: curve maps with 3 * n channels on dim 1, broadcastable to x per iteration.
+    Returns:
+        The enhanced tensor, same shape as x, in [0, 1] when |r| <= 1.
+    """
+    n = r.shape[1] // 3
+    for i in range(n):
+        ri = r[:, 3 * i : 3 * i + 3]
+        x = x + ri * x * (1 - x)
+    return x.clamp(0, 1)  # numeric guard only: the curve keeps [0, 1] for |r| <= 1
+
+
+def apply_curves_(y: torch.Tensor, x: torch.Tensor, maps: Sequence[torch.Tensor], tmp: torch.Tensor) -> torch.Tensor:
+    """y <- the light-enhancement curve of x with the maps r_1..r_n (SPEC A2); y may be x.
+
+    x, y and tmp have one shape; each map broadcasts to it (over the k frames of a group). Same arithmetic,
+    element for element, whatever the layout, so the tensor and uint8 paths agree.
+    """
+    src = x
+    for r in maps:
+        torch.addcmul(src, src, src, value=-1, out=tmp)  # x (1 - x)
+        torch.addcmul(src, tmp, r, out=y)  # x + r x (1 - x)
+        src = y
+    return y.clamp_(0, 1)  # numeric guard only, as in apply_curves
+
+
+def curves_hwc(estimator, key: torch.Tensor, estimate_size: int | None, device) -> torch.Tensor:
+    """Curve maps of one uint8 keyframe (H, W, 3) as (n, H, W, 3) float, estimated at ``estimate_size``.
+
+    ``estimator`` maps (1, 3, h, w) in [0, 1] to (1, 3n, h, w); with ``estimate_size`` the keyframe is
+    downscaled (bilinear, antialiased) to that short side and the maps upsampled back (Zero-DCE++).
+    """
+    h, w, _ = key.shape
+    x = key.permute(2, 0, 1)[None].to(device).float().div_(255)  # (1, 3, H, W), channels-last memory
+    small = estimate_size is not None and min(h, w) > estimate_size
+    if small:
+        scale = estimate_size / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    r = estimator(x)  # (1, 3n, h', w')
+    if small:
+        r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)  # stays in [-1, 1]
+    n = r.shape[1] // 3
+    return r[0].permute(1, 2, 0).reshape(h, w, n, 3).permute(2, 0, 1, 3).contiguous().cpu()  # (n, H, W, 3)
+
+
+def keyframe_indices(t: int, k: int) -> tuple[list[int], list[int]]:
+    """Keyframes and group membership for frame sharing.
+
+    Frames are split into consecutive groups of k (the last may be shorter); each group's keyframe is its
+    middle frame, index ``len(group) // 2`` inside the group (``k // 2`` for full groups).
+
+    Returns:
+        (keyframes, group_of_frame): ceil(t / k) keyframe indices and, for each of the t frames, its group.
+
+    Example:
+        >>> keyframe_indices(6, 4)
+        ([2, 5], [0, 0, 0, 0, 1, 1])
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    keys, groups = [], []
+    for g, start in enumerate(range(0, t, k)):
+        length = min(k, t - start)
+        keys.append(start + length // 2)
+        groups.extend([g] * length)
+    return keys, groups
+
+
+def num_keyframes(t: int, k: int) -> int:
+    """ceil(t / k): how many curve estimates a clip of t frames takes at frame-sharing factor k."""
+    return math.ceil(t / k)
