@@ -5,9 +5,9 @@ torch; every function returns plain data (numpy arrays, floats, lists, dicts) an
 wanted, a plotly figure. Errors a user can cause are ``ServiceError`` (a ``ValueError``) with one human
 sentence; the UIs show it as is.
 
-What lives where (each name below is re-exported here; module state and tunables such as ``_cache``,
-``_runtime_variants``, ``SLOT_WAIT_S``, ``_jobs`` or ``ENHANCE_MAX_PIXELS`` are read and patched in their
-own module):
+What lives where; the package re-exports each module's ``__all__`` (``predict`` serves the others only).
+Module state and tunables (``models._cache``, ``models._runtime_variants``, ``models.SLOT_WAIT_S``,
+``server._jobs``, ``enhance.ENHANCE_MAX_PIXELS``) are not re-exported: read and patch them in their module.
 
     ui          what both UIs display: labels, help texts, k choices, accepted suffixes, result sentences
     inputs      ServiceError and the checks of what a visitor sends (k, a file, a start time)
@@ -26,141 +26,32 @@ own module):
 
 from __future__ import annotations
 
-from dtcm.service.analysis import FULL_SIZE_SHORT_SIDE, TIMELINE_WINDOWS, analyse, timeline
-from dtcm.service.comparison import ALL_METHODS, ENHANCER_ONLY, METHODS, PUBLISHED_ENV, compare
-from dtcm.service.datasets import (
-    DATA_ROOT_ENV,
-    MAX_ZIP_BYTES,
-    MAX_ZIP_FILES,
-    SYNTHETIC_SMALL,
-    finetune_datasets,
-    prepare_dataset_upload,
+from dtcm.service import (
+    analysis,
+    comparison,
+    datasets,
+    enhance,
+    figures,
+    finetune,
+    inputs,
+    models,
+    panels,
+    previews,
+    server,
+    ui,
 )
-from dtcm.service.enhance import ENHANCE_CHUNK_GROUPS, enhance_clip, enhance_video
-from dtcm.service.figures import loss_figure, timeline_figure, top5_figure
-from dtcm.service.finetune import (
-    finetune_defaults,
-    finetune_status,
-    new_owner_key,
-    push_finetuned,
-    resume_finetune,
-    save_finetuned,
-    start_finetune,
-    stop_finetune,
-)
-from dtcm.service.inputs import ServiceError
-from dtcm.service.models import (
-    MODEL_CACHE_SIZE,
-    MODEL_CONCURRENCY,
-    class_names,
-    default_variant,
-    get_model,
-    list_variants,
-    model_slot,
-    register_variant,
-    variant_for_wstc,
-    wstc_choices,
-)
-from dtcm.service.panels import rgb_diff_maps
-from dtcm.service.previews import (
-    BROWSER_PLAYABLE,
-    EXAMPLES_ENV,
-    PREVIEW_SHORT_SIDE,
-    example_clips,
-    example_previews,
-    preview_video,
-)
-from dtcm.service.server import BACKBONES, HEAVY_BACKBONES, RUNS_ROOT_ENV, WRITES_ENV, finetune_limits, writes_enabled
-from dtcm.service.ui import (
-    ACTIVE_JOB_STATES,
-    COMPARE_HELP,
-    DARKNESS_HELP,
-    K_CHOICES,
-    K_HELP,
-    K_RANGE,
-    LOSS_NAMES,
-    METHOD_LABELS,
-    SHOWN_FRAMES,
-    VIDEO_SUFFIXES,
-    VIDEO_TYPES,
-    VIDEO_TYPES_TEXT,
-    darkness_label,
-    darkness_sentence,
-    not_sure_sentence,
-)
+from dtcm.service.analysis import *  # noqa: F403
+from dtcm.service.comparison import *  # noqa: F403
+from dtcm.service.datasets import *  # noqa: F403
+from dtcm.service.enhance import *  # noqa: F403
+from dtcm.service.figures import *  # noqa: F403
+from dtcm.service.finetune import *  # noqa: F403
+from dtcm.service.inputs import *  # noqa: F403
+from dtcm.service.models import *  # noqa: F403
+from dtcm.service.panels import *  # noqa: F403
+from dtcm.service.previews import *  # noqa: F403
+from dtcm.service.server import *  # noqa: F403
+from dtcm.service.ui import *  # noqa: F403
 
-__all__ = [
-    # ui
-    "ACTIVE_JOB_STATES",
-    "COMPARE_HELP",
-    "DARKNESS_HELP",
-    "K_CHOICES",
-    "K_HELP",
-    "K_RANGE",
-    "LOSS_NAMES",
-    "METHOD_LABELS",
-    "SHOWN_FRAMES",
-    "VIDEO_SUFFIXES",
-    "VIDEO_TYPES",
-    "VIDEO_TYPES_TEXT",
-    "darkness_label",
-    "darkness_sentence",
-    "not_sure_sentence",
-    # inputs
-    "ServiceError",
-    # models
-    "MODEL_CACHE_SIZE",
-    "MODEL_CONCURRENCY",
-    "class_names",
-    "default_variant",
-    "get_model",
-    "list_variants",
-    "model_slot",
-    "register_variant",
-    "variant_for_wstc",
-    "wstc_choices",
-    # panels, analysis, enhance, comparison, previews, figures
-    "rgb_diff_maps",
-    "FULL_SIZE_SHORT_SIDE",
-    "TIMELINE_WINDOWS",
-    "analyse",
-    "timeline",
-    "ENHANCE_CHUNK_GROUPS",
-    "enhance_clip",
-    "enhance_video",
-    "ALL_METHODS",
-    "ENHANCER_ONLY",
-    "METHODS",
-    "PUBLISHED_ENV",
-    "compare",
-    "BROWSER_PLAYABLE",
-    "EXAMPLES_ENV",
-    "PREVIEW_SHORT_SIDE",
-    "example_clips",
-    "example_previews",
-    "preview_video",
-    "loss_figure",
-    "timeline_figure",
-    "top5_figure",
-    # server, datasets, finetune
-    "BACKBONES",
-    "HEAVY_BACKBONES",
-    "RUNS_ROOT_ENV",
-    "WRITES_ENV",
-    "finetune_limits",
-    "writes_enabled",
-    "DATA_ROOT_ENV",
-    "MAX_ZIP_BYTES",
-    "MAX_ZIP_FILES",
-    "SYNTHETIC_SMALL",
-    "finetune_datasets",
-    "prepare_dataset_upload",
-    "finetune_defaults",
-    "finetune_status",
-    "new_owner_key",
-    "push_finetuned",
-    "resume_finetune",
-    "save_finetuned",
-    "start_finetune",
-    "stop_finetune",
-]
+_MODULES = (ui, inputs, models, panels, analysis, enhance, comparison, previews, figures, server, datasets, finetune)
+__all__ = [name for module in _MODULES for name in module.__all__]

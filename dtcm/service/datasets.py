@@ -14,13 +14,8 @@ __all__ = [
     "MAX_ZIP_BYTES",
     "MAX_ZIP_FILES",
     "SYNTHETIC_SMALL",
-    "check_dataset",
-    "dataset_label",
     "finetune_datasets",
-    "forget_upload",
     "prepare_dataset_upload",
-    "prepared_data",
-    "resolve_dataset",
 ]
 
 SYNTHETIC_SMALL = "synthetic:small"  # a small DarkActions-synth set, rendered on first use

@@ -16,7 +16,7 @@ from dtcm.images import is_image
 from dtcm.service.inputs import ServiceError, check_k, check_path, check_seconds, video_call
 from dtcm.service.models import get_model, model_slot
 
-__all__ = ["ENHANCE_CHUNK_GROUPS", "ENHANCE_MAX_PIXELS", "enhance_clip", "enhance_video"]
+__all__ = ["ENHANCE_CHUNK_GROUPS", "enhance_clip", "enhance_video"]
 
 ENHANCE_MAX_PIXELS = int(float(os.environ.get("DTCM_ENHANCE_MAX_PIXELS", 200e6)))  # frames x width x height per call
 ENHANCE_CHUNK_GROUPS = 16  # frames are enhanced 16 k-frame groups at a time, so progress can be told

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dtcm.service.ui import K_RANGE, VIDEO_TYPES_TEXT
 
-__all__ = ["ServiceError", "check_k", "check_path", "check_seconds", "storage_call", "video_call"]
+__all__ = ["ServiceError"]
 
 
 class ServiceError(ValueError):

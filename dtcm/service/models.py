@@ -22,13 +22,10 @@ __all__ = [
     "MODEL_CONCURRENCY",
     "class_names",
     "default_variant",
-    "forget_variants_under",
     "get_model",
-    "in_model_slot",
     "list_variants",
     "model_slot",
     "register_variant",
-    "runtime_variant",
     "variant_for_wstc",
     "wstc_choices",
 ]

@@ -7,7 +7,7 @@ import numpy as np
 
 from dtcm.service.ui import SHOWN_FRAMES
 
-__all__ = ["mean_luma", "panels", "pick_frames", "rgb_diff_maps", "to_uint8"]
+__all__ = ["rgb_diff_maps"]
 
 
 def rgb_diff_maps(frames: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:

@@ -12,18 +12,7 @@ import threading
 from dtcm.service.inputs import ServiceError
 from dtcm.service.ui import K_RANGE
 
-__all__ = [
-    "BACKBONE",
-    "BACKBONES",
-    "HEAVY_BACKBONES",
-    "RUNS_ROOT_ENV",
-    "WRITES_ENV",
-    "check_writes",
-    "finetune_limits",
-    "manager",
-    "training_defaults",
-    "writes_enabled",
-]
+__all__ = ["BACKBONES", "HEAVY_BACKBONES", "RUNS_ROOT_ENV", "WRITES_ENV", "finetune_limits", "writes_enabled"]
 
 WRITES_ENV = "DTCM_FINETUNE"  # "0" switches training, uploads, saving and pushing off; default: off on a Space
 RUNS_ROOT_ENV = "DTCM_RUNS_DIR"  # fine-tune runs are written under this folder (read by dtcm.storage)
