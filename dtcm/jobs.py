@@ -7,10 +7,8 @@ visitor's request can never take the server down for everyone. Each job belongs 
 started it (an ``owner`` key): only that key may stop, save or push it, and other visitors see only that
 the server is busy. Importing this module does not import torch.
 
-Example:
-    >>> from dtcm.jobs import JobManager, JobLimits
-    >>> jobs = JobManager(JobLimits.from_env())
-    >>> job = jobs.submit({"data": "clips/", "model": "dtcm_tiny_test", "max_steps": 2}, owner="a1b2")
+The service holds one ``JobManager(JobLimits.from_env())`` and calls ``submit(args, settings, owner)`` with
+``dtcm.train.main``'s arguments, then ``latest(owner)`` and ``stop(owner)``.
 """
 
 from __future__ import annotations

@@ -133,9 +133,9 @@ def unsure_weights(tmp_path_factory):
 @pytest.fixture
 def unsure(unsure_weights, monkeypatch):
     monkeypatch.setenv("DTCM_WEIGHTS_DIR", str(unsure_weights))
-    service._cache.clear()
+    service.models._cache.clear()
     yield unsure_weights
-    service._cache.clear()
+    service.models._cache.clear()
 
 
 @pytest.fixture(scope="module")

@@ -79,13 +79,15 @@ def test_service_turns_a_forced_cuda_into_a_service_error(cuda, monkeypatch, tmp
     from dtcm import service
 
     create_model("dtcm_tiny_test").save_pretrained(tmp_path / "tiny")
-    monkeypatch.setitem(service._runtime_variants, "device-test", {"path": str(tmp_path / "tiny"), "runtime": True})
+    monkeypatch.setitem(
+        service.models._runtime_variants, "device-test", {"path": str(tmp_path / "tiny"), "runtime": True}
+    )
     cuda(False)
     monkeypatch.setenv(device.DEVICE_ENV, "cuda")
     with pytest.raises(service.ServiceError) as err:
         service.get_model("device-test")
     assert str(err.value) == f"model 'device-test' could not be loaded: {NO_GPU}"
-    assert "device-test" not in service._cache
+    assert "device-test" not in service.models._cache
 
 
 # ------------------------------------------------------------------------------------------- precision

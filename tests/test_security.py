@@ -51,18 +51,18 @@ def server(tmp_path, monkeypatch):
         monkeypatch.setenv(var, str(tmp_path / sub))
     monkeypatch.delenv("DTCM_FINETUNE", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
-    monkeypatch.setattr(service, "_jobs", None)  # a fresh job manager with this test's limits
-    monkeypatch.setattr(service, "_runtime_variants", {})  # this test's fine-tunes stay in this test
-    service._cache.clear()
+    monkeypatch.setattr(service.server, "_jobs", None)  # a fresh job manager with this test's limits
+    monkeypatch.setattr(service.models, "_runtime_variants", {})  # this test's fine-tunes stay in this test
+    service.models._cache.clear()
     yield tmp_path
-    if service._jobs is not None:
-        for job in list(service._jobs.jobs.values()):
+    if service.server._jobs is not None:
+        for job in list(service.server._jobs.jobs.values()):
             if job.stop_event is not None:
                 job.stop_event.set()
         deadline = time.monotonic() + 60
-        while service._jobs.busy() and time.monotonic() < deadline:
+        while service.server._jobs.busy() and time.monotonic() < deadline:
             time.sleep(0.2)
-    service._cache.clear()
+    service.models._cache.clear()
 
 
 def _start(owner: str | None, **kw) -> dict:
@@ -334,7 +334,7 @@ def test_item8_one_model_budget_over_every_endpoint(server, monkeypatch):
     assert {fn.concurrency_id for fn in model_events.values()} == {"model"}
     assert {fn.concurrency_limit for fn in model_events.values()} == {service.MODEL_CONCURRENCY}
 
-    monkeypatch.setattr(service, "SLOT_WAIT_S", 0.2)
+    monkeypatch.setattr(service.models, "SLOT_WAIT_S", 0.2)
     clip = server / "data" / "mini" / "Walk" / "Walk_0.mp4"
     held = [service.model_slot() for _ in range(service.MODEL_CONCURRENCY)]
     for h in held:
@@ -358,7 +358,7 @@ def test_item10_enhance_says_exactly_what_it_produced(server, tmp_path, monkeypa
     path = tmp_path / "long.mp4"
     video.write_video(path, rng.integers(0, 30, (40, 240, 320, 3)).astype(np.uint8), 10)
     monkeypatch.setattr(video, "LIMITS", video.Limits(max_frames=20))
-    monkeypatch.setattr(service, "ENHANCE_MAX_PIXELS", 20 * 160 * 120)
+    monkeypatch.setattr(service.enhance, "ENHANCE_MAX_PIXELS", 20 * 160 * 120)
     r = service.enhance_video(str(path), out_path=str(tmp_path / "out.mp4"))
     assert (r["frames"], r["source_frames"]) == (20, 40)
     assert r["frames"] * r["width"] * r["height"] <= 20 * 160 * 120 and r["width"] < 320

@@ -26,9 +26,9 @@ def weights(tmp_path_factory):
     (root / "index.json").write_text(json.dumps({"default": "tiny-w4", "models": models}))
     old = os.environ.get("DTCM_WEIGHTS_DIR")
     os.environ["DTCM_WEIGHTS_DIR"] = str(root)
-    service._cache.clear()
+    service.models._cache.clear()
     yield root
-    service._cache.clear()
+    service.models._cache.clear()
     if old is None:
         os.environ.pop("DTCM_WEIGHTS_DIR")
     else:
@@ -142,7 +142,7 @@ def test_finetune_streams_stops_and_becomes_a_variant(weights, tmp_path, monkeyp
     monkeypatch.setenv("DTCM_RUNS_DIR", str(tmp_path / "runs"))
     assert str(data_root / "mini") in service.finetune_datasets().values()
     with pytest.raises(service.ServiceError, match="outside the allowed roots"):
-        service._resolve_dataset("/etc")
+        service.datasets.resolve_dataset("/etc")
     st = service.start_finetune(
         str(data_root / "mini"), backbone="resnet_tiny_test", epochs=3, lr=1e-3, batch_size=2, k=4
     )

@@ -25,9 +25,9 @@ def weights(tmp_path_factory):
     (root / "index.json").write_text(json.dumps({"default": "tiny", "models": models}))
     old = os.environ.get("DTCM_WEIGHTS_DIR")
     os.environ["DTCM_WEIGHTS_DIR"] = str(root)
-    service._cache.clear()
+    service.models._cache.clear()
     yield root
-    service._cache.clear()
+    service.models._cache.clear()
     if old is None:
         os.environ.pop("DTCM_WEIGHTS_DIR")
     else:
