@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "DATASET_VIDEO_SUFFIXES",
     "IMAGE_SUFFIXES",
+    "LIST_SUFFIXES",
     "SCAN_VIDEO_SUFFIXES",
     "VIDEO_SUFFIXES",
     "check_frames",
@@ -29,6 +30,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")  # uploads and exampl
 SCAN_VIDEO_SUFFIXES = (*VIDEO_SUFFIXES, ".m4v", ".mpg", ".mpeg")  # folder scans also read these
 DATASET_VIDEO_SUFFIXES = (*SCAN_VIDEO_SUFFIXES, ".wmv", ".flv", ".3gp")  # class folders: any camera's files
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")  # photos OpenCV reads and writes
+LIST_SUFFIXES = (".txt", ".csv")  # split lists (ARID, Dark-48, ours)
 
 
 def is_image(path: str | os.PathLike) -> bool:

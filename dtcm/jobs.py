@@ -24,13 +24,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dtcm.training.terms import TERMS
+
 __all__ = ["ACTIVE", "Job", "JobError", "JobLimits", "JobManager", "new_owner_key"]
 
 ACTIVE = ("queued", "preparing", "running", "stopping")  # states that move on by themselves
-METRIC_KEYS = (
-    *("step", "epoch", "total_steps", "time"),
-    *("ar", "sc", "tc", "stc", "exp", "col", "tva", "dark", "total", "loss", "acc", "lr"),
-)
+METRIC_KEYS = ("step", "epoch", "total_steps", "time", *TERMS, "acc", "lr")  # what a job keeps of each step
 GiB = 1 << 30
 
 

@@ -27,10 +27,9 @@ scheduler and every process's RNG states are restored. One training run per proc
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 
+from dtcm.cli.train import cli_main
 from dtcm.evaluate import evaluate_loader
 from dtcm.training.args import DEFAULTS, SETTINGS, add_cli_arguments, parse_args, read_recipe, resolve_args
 from dtcm.training.checkpoint import KILL_IN_CHECKPOINT_ENV, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -60,21 +59,6 @@ __all__ = [
     "save_checkpoint",
     "weights_hash",
 ]
-
-
-def cli_main(args) -> int:
-    """``dtcm train``: run ``main`` with a tqdm bar and print where the model went."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        summary = main(args)
-    except TrainingDiverged as exc:
-        print(f"dtcm train: {exc}", file=sys.stderr)
-        return 1
-    if int(os.environ.get("RANK", "0")) == 0:
-        ep = summary["epoch_metrics"] or {}
-        val = f", val top-1 {ep['val_top1']:.3f}" if ep.get("val_top1") is not None else ""
-        print(f"{summary['status']} after {summary['steps']} steps{val}; model: {summary['final']}")
-    return 0
 
 
 if __name__ == "__main__":

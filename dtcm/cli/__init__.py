@@ -28,9 +28,8 @@ HELP = {
     "quality": "enhancement quality on real photos or clips: table, JSON, contact sheet",
     "push": "push a model folder to the Hugging Face Hub",
 }
-ELSEWHERE = {"train": "dtcm.train", "evaluate": "dtcm.evaluate"}  # commands whose arguments still live there
 # command -> (module, one-line help)
-COMMANDS = {name: (ELSEWHERE.get(name, f"dtcm.cli.{name.replace('-', '_')}"), text) for name, text in HELP.items()}
+COMMANDS = {name: (f"dtcm.cli.{name.replace('-', '_')}", text) for name, text in HELP.items()}
 
 
 class CLIError(Exception):

@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+from dtcm.checks import LIST_SUFFIXES
 from dtcm.data.arid import ARIDDataset, read_arid_list
 from dtcm.data.base import ClipDataset, Sample, collate_clips, read_class_index
 from dtcm.data.dark48 import Dark48Dataset, read_dark48_list
@@ -35,7 +36,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LIST_SUFFIXES = (".txt", ".csv")
 NOT_LISTS = ("classind", "mapping", "readme", "license", "requirements")  # .txt files that are no split
 
 

@@ -11,13 +11,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from dtcm.checks import DATASET_VIDEO_SUFFIXES
 from dtcm.data.base import ClipDataset, Sample
 
 __all__ = ["VIDEO_EXTENSIONS", "FolderDataset", "class_folders"]
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
+VIDEO_EXTENSIONS = DATASET_VIDEO_SUFFIXES  # the name this module has always exported
 
 
 def class_folders(root: str | os.PathLike) -> list[Path]:

@@ -6,6 +6,7 @@ import os
 import time
 
 from dtcm.images import is_image
+from dtcm.pipeline import PUBLISHED_ENV
 from dtcm.service.inputs import ServiceError, check_k, check_path, video_call
 from dtcm.service.models import get_model, in_model_slot, list_variants
 from dtcm.service.panels import mean_luma, panels, to_uint8
@@ -14,7 +15,6 @@ from dtcm.service.ui import METHOD_LABELS
 
 __all__ = ["ALL_METHODS", "ENHANCER_ONLY", "METHODS", "PUBLISHED_ENV", "compare"]
 
-PUBLISHED_ENV = "DTCM_ZERODCE_PUBLISHED"  # a folder made by `dtcm import-zerodce` (the authors' weights)
 ALL_METHODS = tuple(METHOD_LABELS)  # none, gic, he, clahe, msr, zerodce-published, zerodce, dtcm
 # the Compare tab's enhancers: the published Zero-DCE when this server has it
 METHODS = tuple(m for m in ALL_METHODS if m != "zerodce-published" or os.environ.get(PUBLISHED_ENV))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dtcm.checks import LIST_SUFFIXES
 from dtcm.service.inputs import ServiceError, check_path, storage_call
 from dtcm.service.server import check_writes, manager
 from dtcm.service.ui import ACTIVE_JOB_STATES, VIDEO_SUFFIXES, VIDEO_TYPES
@@ -24,7 +25,7 @@ SYNTHETIC_SMALL_SEED = 20261128
 DATA_ROOT_ENV = "DTCM_DATA_ROOT"  # server folders a fine-tune may read from live under this root
 MAX_ZIP_BYTES = 2 << 30  # an uploaded dataset may unpack to at most this many bytes
 MAX_ZIP_FILES = 20_000
-_DATA_SUFFIXES = (*VIDEO_SUFFIXES, ".m4v", ".txt", ".csv", ".jpg", ".jpeg", ".png")  # clips, lists, raw frames
+_DATA_SUFFIXES = (*VIDEO_SUFFIXES, ".m4v", *LIST_SUFFIXES, ".jpg", ".jpeg", ".png")  # clips, lists, raw frames
 
 
 def _data_root() -> Path:

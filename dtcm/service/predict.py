@@ -1,7 +1,9 @@
 """The classifier's part of a service call: logits under the device's autocast, calibrated Top-k.
 
 Analyse and Compare classify through here (the timeline through ``dtcm.device.infer``), so the model's
-output is read one way everywhere in the service.
+output is read one way everywhere in the service; the probabilities and the Top-k are ``dtcm.pipeline``'s,
+the same as ``dtcm predict``'s. The classifier runs on the enhanced clip here (not ``pipeline.classify``'s
+whole model) because the service decides between enhancing, softening and skipping in between.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ def classify(model, y):
 
 def topk(logits, cfg, k: int = 5) -> list[tuple[str, float]]:
     """The first row's ``k`` best (label, probability), calibrated: softmax(logits / ``cfg.temperature``)."""
-    import torch
+    from dtcm.pipeline import probabilities, top_k
 
-    probs = torch.softmax(logits.float().cpu() / cfg.temperature, dim=-1)[0]
-    vals, idx = probs.topk(min(k, probs.numel()))
-    return [(cfg.class_names[i], float(v)) for v, i in zip(vals.tolist(), idx.tolist(), strict=True)]
+    return top_k(probabilities(logits.float().cpu(), cfg.temperature)[0], cfg.class_names, k)

@@ -63,10 +63,8 @@ def manager():
 
 def training_defaults() -> dict:
     """``DEFAULTS`` of the training arguments (lr, batch_size, epochs, model ...), read without torch."""
-    try:
-        from dtcm.training.args import DEFAULTS
-    except ModuleNotFoundError:  # a tree without the dtcm/training package: dtcm.train itself (imports torch)
-        from dtcm.train import DEFAULTS
+    from dtcm.training.args import DEFAULTS
+
     return DEFAULTS
 
 

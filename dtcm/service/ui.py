@@ -6,6 +6,7 @@ a model or touches a file.
 
 from __future__ import annotations
 
+from dtcm.checks import VIDEO_SUFFIXES  # what the uploaders accept
 from dtcm.darkness import SEGMENTS, TAU, is_dark
 from dtcm.jobs import ACTIVE as ACTIVE_JOB_STATES  # job states that move on by themselves
 
@@ -57,7 +58,6 @@ LOSS_NAMES = {  # loss term -> what the fine-tune chart calls it (the equations 
     "col": "colour balance",
     "tva": "smoothness",
 }
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")  # what the uploaders accept
 VIDEO_TYPES = tuple(s.lstrip(".") for s in VIDEO_SUFFIXES)  # the same, as upload widgets take them
 VIDEO_TYPES_TEXT = f"{', '.join(VIDEO_TYPES[:-1])} or {VIDEO_TYPES[-1]}"  # "mp4, avi, mov, mkv or webm"
 SHOWN_FRAMES = 8  # frames per gallery

@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dtcm.checks import IMAGE_SUFFIXES
+from dtcm.checks import SCAN_VIDEO_SUFFIXES as VIDEO_SUFFIXES  # footage of any container a scan reads
 from dtcm.synthetic.scenes import procedural_scene
 
 __all__ = [
@@ -33,8 +35,6 @@ __all__ = [
 
 FOOTAGE_ENV = "DTCM_REAL_FOOTAGE"  # an alias of the backgrounds argument / --backgrounds
 FOOTAGE_SIZE = (256, 192)  # (W, H) real footage is cached at
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_FILES = 5000  # files of a backgrounds folder that are looked at
 
 

@@ -214,4 +214,3 @@ def _write_lists(out: Path, per_class: int) -> dict[str, list[str]]:
         (out / f"split1_{part}.txt").write_text("".join(line + "\n" for line in lines[part]))
     (out / "classInd.txt").write_text("".join(f"{c}\t{name}\n" for c, name in enumerate(ACTIONS)))
     return lines
-

@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-__all__ = ["TERMS", "TrainStep", "compute_losses"]
+from dtcm.training.terms import TERMS
 
-TERMS = ("ar", "sc", "tc", "stc", "exp", "col", "tva", "dark", "total", "loss")  # "loss": what is optimised
+__all__ = ["TERMS", "TrainStep", "compute_losses"]
 
 
 class TrainStep(nn.Module):
