@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dtcm.checks import check_k
 from dtcm.device import infer
 
 __all__ = ["confusion_figure", "evaluate", "evaluate_loader", "topk_hits", "write_report"]
@@ -59,9 +60,7 @@ def evaluate(
     names = tuple(config.class_names)
     dataset = _dataset(data, config, split)
     label_map = _label_map(tuple(dataset.class_names), names, str(data))
-    k = config.k if k is None else k
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    k = check_k(k, config.k)
     if batch_size < 1 or num_workers < 0:
         raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
     loader = torch.utils.data.DataLoader(

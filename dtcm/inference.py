@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from dtcm.checks import check_k
 from dtcm.curves import apply_curves_, curves_hwc, keyframe_indices
 from dtcm.enhancer import ClipEnhancer, LightDCE, ZeroDCE
 from dtcm.fast_enhancers import (
@@ -156,8 +157,7 @@ def fast_enhance(
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         got = f"{type(frames).__name__} {getattr(frames, 'dtype', '')} {getattr(frames, 'shape', '')}"
         raise ValueError(f"frames must be a (T, H, W, 3) uint8 numpy array, got {got}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    check_k(k)
     if estimate_size is not None and (not isinstance(estimate_size, int) or estimate_size < 8):
         raise ValueError(f"estimate_size must be None or an int >= 8, got {estimate_size!r}")
     if isinstance(enhancer, ClipEnhancer):

@@ -18,6 +18,7 @@ from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 
 from dtcm import registry
 from dtcm.backbones import create_backbone
+from dtcm.checks import check_k
 from dtcm.checksums import load_safetensors, read_json, verify_checksums, write_checksums
 from dtcm.config import KINETICS_MEAN_255, DTCMConfig
 from dtcm.enhancer import check_clip, create_enhancer
@@ -101,10 +102,7 @@ class DTCM(
         return DTCMOutput(logits, y, curves) if return_all else logits
 
     def _check_k(self, k):
-        k = self.config.k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
-        return k
+        return check_k(k, self.config.k)
 
     # --------------------------------------------------------------------------------- Hub loading
     def save_pretrained(self, save_directory, *args, **kwargs):

@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from dtcm.hub.index import write_index
+
 __all__ = [
     "StorageError",
     "cache_root",
@@ -188,21 +190,17 @@ def save_variant(src: str | Path, weights_dir: str | Path, name: str, entry: dic
         check_room(_size(Path(src)))
         wdir.mkdir(parents=True, exist_ok=True)
         tmp_dir = Path(tempfile.mkdtemp(dir=wdir, prefix=".saving-"))
-        fd, tmp_index = tempfile.mkstemp(dir=wdir, prefix=".index-", suffix=".json")
-        os.close(fd)
         try:
             shutil.copytree(src, tmp_dir / "m", ignore=shutil.ignore_patterns("*.pt", "*.bin", "optimizer*"))
             models[name] = {**entry, "path": name, "saved_here": True}
-            Path(tmp_index).write_text(json.dumps(index, indent=2) + "\n")
             os.replace(tmp_dir / "m", wdir / name)
-            os.replace(tmp_index, index_path)
+            write_index(index, wdir)  # the one writer of index.json, atomic itself
         except BaseException:
             if name not in _listed(index_path):  # the copy landed but the index did not: take it back
                 shutil.rmtree(wdir / name, ignore_errors=True)
             raise
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
-            Path(tmp_index).unlink(missing_ok=True)
     return wdir / name
 
 
