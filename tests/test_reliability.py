@@ -74,34 +74,22 @@ def _damage_tail(src, dst, keep: float):
     return dst
 
 
-def _tiny_video(path, side: int):
-    """A 5-frame side x side H.264 video (yuv444p, so odd sizes are possible)."""
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width = s.height = side
-        s.pix_fmt = "yuv444p"
-        for i in range(5):
-            frame = av.VideoFrame.from_ndarray(np.full((side, side, 3), 40 * i, np.uint8), format="rgb24")
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+def _levels(side: int) -> np.ndarray:
+    """5 flat side x side frames of rising grey: encoded yuv444p, so odd sizes are possible."""
+    return np.stack([np.full((side, side, 3), 40 * i, np.uint8) for i in range(5)])
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory):
+def videos(tmp_path_factory, encode_video):
     root = tmp_path_factory.mktemp("videos")
     good = _noise_video(root / "good.mp4")
     return {
         "good": good,
         "partly": _damage_tail(good, root / "partly.mp4", keep=0.3),  # about 16 of 60 frames decode
         "mostly": _damage_tail(good, root / "mostly.mp4", keep=0.97),  # all but the last frame or two
-        "2x2": _tiny_video(root / "two.mp4", 2),
-        "1x1": _tiny_video(root / "one.mp4", 1),
-        "15x15": _tiny_video(root / "fifteen.mp4", 15),
+        "2x2": encode_video(root / "two.mp4", _levels(2), pix_fmt="yuv444p"),
+        "1x1": encode_video(root / "one.mp4", _levels(1), pix_fmt="yuv444p"),
+        "15x15": encode_video(root / "fifteen.mp4", _levels(15), pix_fmt="yuv444p"),
     }
 
 

@@ -2,7 +2,6 @@
 
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -36,37 +35,6 @@ def _ramp(t, h, w):
     r, g = x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1)
     frames = [np.stack([(r + 9 * i) % 256, g, np.full_like(x, min(30 + 20 * i, 255))], -1) for i in range(t)]
     return np.stack(frames).astype(np.uint8)
-
-
-def _encode(
-    path,
-    frames,
-    codec="libx264",
-    rate=10,
-    pix_fmt="yuv420p",
-    fmt="rgb24",
-    pts=None,
-    rotation=None,
-    options=None,
-):
-    """Encode with PyAV directly (pts for variable frame rates, rotation metadata, other codecs)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=rate)
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
-        s.options = {"preset": "ultrafast", **(options or {})} if codec == "libx264" else (options or {})
-        if pts is not None:
-            s.codec_context.time_base = Fraction(1, 1000)
-        if rotation is not None:
-            s.set_display_rotation(rotation)
-        for i, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(f if fmt == "rgb24" else f[..., 0], format=fmt)
-            if pts is not None:
-                frame.pts, frame.time_base = pts[i], Fraction(1, 1000)
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -198,10 +166,10 @@ def test_still_image_and_audio_only(tmp_path):
 
 
 @pytest.mark.parametrize("isolate", [True, False])
-def test_truncated_mp4(tmp_path, small, isolate):
+def test_truncated_mp4(tmp_path, small, isolate, encode_video):
     # index at the end (no faststart), cut in half: the index is gone
     frames = small[1]
-    data = _encode(tmp_path / "rec.mp4", frames).read_bytes()
+    data = encode_video(tmp_path / "rec.mp4", frames).read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
     with pytest.raises(VideoDecodeError, match="truncated"):
         probe(tmp_path / "cut.mp4", isolate=isolate)
@@ -216,8 +184,8 @@ def test_truncated_mp4(tmp_path, small, isolate):
         read_frames(tmp_path / "cut_fast.mp4", [39])
 
 
-def test_unknown_codec(tmp_path):
-    data = _encode(tmp_path / "m.avi", _ramp(3, 32, 32), codec="mpeg4").read_bytes()
+def test_unknown_codec(tmp_path, encode_video):
+    data = encode_video(tmp_path / "m.avi", _ramp(3, 32, 32), codec="mpeg4").read_bytes()
     (tmp_path / "odd.avi").write_bytes(data.replace(b"FMP4", b"ZQZQ"))  # a FourCC no decoder knows
     with pytest.raises(UnsupportedVideo, match="codec"):
         read_clip(tmp_path / "odd.avi", 4)
@@ -231,11 +199,11 @@ def test_one_frame_video_loops(tmp_path):
         assert clip.shape == (6, 32, 48, 3) and (clip == clip[0]).all()
 
 
-def test_vp9_webm(tmp_path):
+def test_vp9_webm(tmp_path, encode_video):
     if "libvpx-vp9" not in av.codecs_available:
         pytest.skip("no VP9 encoder in this PyAV build")
     src = _ramp(12, 48, 64)
-    path = _encode(
+    path = encode_video(
         tmp_path / "clip.webm",
         src,
         codec="libvpx-vp9",
@@ -248,10 +216,10 @@ def test_vp9_webm(tmp_path):
     assert np.abs(read_clip(path, 12, backend="pyav").astype(int) - clip).mean() < 2
 
 
-def test_variable_frame_rate(tmp_path):
+def test_variable_frame_rate(tmp_path, encode_video):
     src = _ramp(30, 32, 32)
     pts = np.cumsum([0] + [33 if i % 3 else 100 for i in range(29)])  # 10-30 fps
-    path = _encode(tmp_path / "vfr.mp4", src, rate=30, pts=pts.tolist())
+    path = encode_video(tmp_path / "vfr.mp4", src, rate=30, pts=pts.tolist())
     info = probe(path)
     assert info.frames == 30 and 10 < info.fps < 31
     clip = read_clip(path, 30)
@@ -265,10 +233,10 @@ def test_tiny_video(tmp_path):
     assert read_clip(path, 4, size=32).shape == (4, 32, 32, 3)
 
 
-def test_4k_read_at_bounded_size(tmp_path):
+def test_4k_read_at_bounded_size(tmp_path, encode_video):
     src = np.zeros((2, 2160, 3840, 3), np.uint8)
     src[:, :, 1920:] = 200
-    path = _encode(tmp_path / "uhd.mp4", src)
+    path = encode_video(tmp_path / "uhd.mp4", src)
     info = probe(path)
     assert (info.width, info.height) == (3840, 2160)
     clip = read_clip(path, 2)
@@ -279,9 +247,9 @@ def test_4k_read_at_bounded_size(tmp_path):
     assert read_clip(path, 2, limits=tight).shape == (2, 180, 320, 3)
 
 
-def test_grayscale_video(tmp_path):
+def test_grayscale_video(tmp_path, encode_video):
     src = _ramp(6, 32, 48)[..., :1].repeat(3, -1)
-    path = _encode(tmp_path / "grey.mkv", src, codec="ffv1", pix_fmt="gray", fmt="gray")
+    path = encode_video(tmp_path / "grey.mkv", src, codec="ffv1", pix_fmt="gray", fmt="gray")
     assert probe(path).frames == 6  # mkv stores no frame count: counted from packets
     clip = read_clip(path, 6)
     assert (clip[..., 0] == clip[..., 1]).all() and (clip[..., 1] == clip[..., 2]).all()
@@ -289,10 +257,10 @@ def test_grayscale_video(tmp_path):
 
 
 @pytest.mark.parametrize("rotation", [90, 180, 270])
-def test_rotated_video_is_shown_upright(tmp_path, rotation):
+def test_rotated_video_is_shown_upright(tmp_path, rotation, encode_video):
     src = np.zeros((4, 32, 64, 3), np.uint8)
     src[:, :8, :8] = 255  # a white corner marks the orientation
-    path = _encode(tmp_path / "phone.mp4", src, rotation=rotation)
+    path = encode_video(tmp_path / "phone.mp4", src, rotation=rotation)
     info = probe(path)
     assert info.rotation == rotation
     upright = np.rot90(src[0], rotation // 90)
