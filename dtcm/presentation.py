@@ -30,6 +30,7 @@ __all__ = [
     "clip_text",
     "compare_rows",
     "compare_summary",
+    "darkness_sentence",
     "darkness_text",
     "darkness_word",
     "error_sentence",
@@ -149,10 +150,15 @@ def finetune_form() -> dict[str, dict]:
     """Every fine-tune field's start value and bounds, from the service's defaults and this machine's limits."""
     d, lim = service.finetune_defaults(), service.finetune_limits()
     return {
-        "backbone": {"value": d["backbone"], "choices": [b for b in lim["backbones"] if not b.endswith("_test")]},
+        "backbone": {"value": d["backbone"], "choices": list(lim["backbones"])},
         "alpha": {"value": d["alpha"], "minimum": 0.0, "maximum": ALPHA_MAX, "step": 0.05},
         "w_stc": {"value": d["w_stc"], "minimum": 0.0, "maximum": W_STC_MAX, "step": 0.5},
-        "k": {"value": d["k"], "choices": list(service.K_CHOICES)},
+        "k": {
+            "value": d["k"],
+            "choices": list(service.K_CHOICES),
+            "minimum": service.K_RANGE[0],
+            "maximum": service.K_RANGE[1],
+        },
         "epochs": {"value": d["epochs"], "minimum": 1, "maximum": lim["epochs_max"], "step": 1},
         "lr": {"value": d["lr"], "minimum": LR_MIN, "maximum": LR_MAX, "step": 1e-5},
         "batch_size": {"value": d["batch_size"], "minimum": 1, "maximum": lim["batch_max"], "step": 1},
@@ -161,9 +167,13 @@ def finetune_form() -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------------------- analyse
+def darkness_sentence(darkness: dict) -> str:
+    return f"{_capitalised(darkness['verdict'])}."
+
+
 def darkness_text(r: dict) -> str:
     """The darkness verdict and what the pipeline did about it, as two sentences."""
-    return f"{_capitalised(r['darkness']['verdict'])}. {r['enhancement']['sentence']}"
+    return f"{darkness_sentence(r['darkness'])} {r['enhancement']['sentence']}"
 
 
 def darkness_word(darkness: dict) -> str:

@@ -102,18 +102,11 @@ class FinetuneHandlers:
         if blank:
             raise service.ServiceError(f"fill in the {' and the '.join(blank)}: a number is needed")
         owner, known = _owner(known)
+        init = None if not init or init == ui.AUTO_INIT else init
+        max_steps = int(max_steps) if max_steps else None  # the form's 0: every epoch
+        numbers = dict(alpha=alpha, w_stc=w_stc, k=k, epochs=epochs, lr=lr, batch_size=batch_size)  # the service casts
         status = service.start_finetune(
-            dataset,
-            backbone=backbone,
-            alpha=float(alpha),
-            w_stc=float(w_stc),
-            k=k,
-            epochs=int(epochs),
-            lr=float(lr),
-            batch_size=int(batch_size),
-            init=None if not init or init == ui.AUTO_INIT else init,
-            max_steps=int(max_steps) if max_steps else None,
-            owner=owner,
+            dataset, backbone=backbone, init=init, max_steps=max_steps, owner=owner, **numbers
         )
         return self._poll_outputs(status, known)
 

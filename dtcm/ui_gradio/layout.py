@@ -280,7 +280,8 @@ def _finetune_settings(c: SimpleNamespace, form: dict) -> None:
     c.upload_zip = gr.File(label="...or upload a zip of class folders", file_types=[".zip"], height=130)
     with gr.Row():
         b = form["backbone"]
-        c.backbone = gr.Dropdown(b["choices"], value=b["value"], label="Backbone", allow_custom_value=True)
+        shown = [name for name in b["choices"] if not name.endswith("_test")]  # the tiny test networks stay unlisted
+        c.backbone = gr.Dropdown(shown, value=b["value"], label="Backbone", allow_custom_value=True)
         c.init = gr.Dropdown(
             [(ui.AUTO_INIT_LABEL, ui.AUTO_INIT), *variant_choices()], value=ui.AUTO_INIT, label="Start from"
         )
