@@ -79,14 +79,23 @@ def _streamlit_finetune_form() -> AppTest:
     return at
 
 
-def test_both_fine_tune_forms_start_from_the_config_and_the_services_bounds():
-    import app
+@pytest.fixture
+def real_app(monkeypatch):
+    """The Gradio app built here, over the real service and the repository's weights (or none)."""
+    monkeypatch.delenv("DTCM_WEIGHTS_DIR", raising=False)
+    with fakes.fresh_ui():
+        import app
+
+        yield app
+
+
+def test_both_fine_tune_forms_start_from_the_config_and_the_services_bounds(real_app):
     from dtcm import presentation, service
     from dtcm.config import DTCMConfig
 
     cfg, defaults, limits = DTCMConfig(), service.finetune_defaults(), service.finetune_limits()
     assert (defaults["alpha"], defaults["w_stc"], defaults["k"]) == (cfg.alpha, cfg.w_stc, cfg.k)
-    at, ft = _streamlit_finetune_form(), app.ft
+    at, ft = _streamlit_finetune_form(), real_app.ft
     number = {key: at.number_input(key=key) for key in ("ft_alpha", "ft_w_stc", "ft_epochs", "ft_lr", "ft_batch")}
     k_slider = at.slider(key="ft_k")
     for gradio, streamlit, want in (

@@ -1,7 +1,8 @@
 """Stand-ins for the UI tests: ``installed()`` puts the fake service in place of ``dtcm.service``.
 
 The UI modules are imported afresh under it (and dropped again afterwards), so ``import app`` or a
-Streamlit page run builds on the fake; every other module keeps the real service.
+Streamlit page run builds on the fake; every other module keeps the real service. ``fresh_ui()`` does
+the same with the real service, for a test that needs the UIs built in its own environment.
 """
 
 from __future__ import annotations
@@ -25,22 +26,31 @@ def _forget_ui_modules() -> dict:
 
 
 @contextlib.contextmanager
+def fresh_ui():
+    """The UI modules imported afresh inside the block; the ones imported before are back afterwards."""
+    kept = _forget_ui_modules()
+    try:
+        yield
+    finally:
+        _forget_ui_modules()
+        for name, module in kept.items():
+            sys.modules[name] = module
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:
+                setattr(sys.modules[parent], child, module)
+
+
+@contextlib.contextmanager
 def installed():
     """Yield the fake service module while ``dtcm.service`` is it; the real one is back afterwards."""
     import dtcm
     from fakes import service as fake
 
     real = importlib.import_module("dtcm.service")
-    kept = _forget_ui_modules()
-    fake.reset()
-    sys.modules["dtcm.service"], dtcm.service = fake, fake
-    try:
-        yield fake
-    finally:
-        _forget_ui_modules()
-        sys.modules["dtcm.service"], dtcm.service = real, real
-        for name, module in kept.items():
-            sys.modules[name] = module
-            parent, _, child = name.rpartition(".")
-            if parent in sys.modules:
-                setattr(sys.modules[parent], child, module)
+    with fresh_ui():
+        fake.reset()
+        sys.modules["dtcm.service"], dtcm.service = fake, fake
+        try:
+            yield fake
+        finally:
+            sys.modules["dtcm.service"], dtcm.service = real, real
