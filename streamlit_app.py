@@ -18,11 +18,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from dtcm import presentation as ui
 from dtcm import service
 
 log = logging.getLogger("dtcm.streamlit")
 
-VIDEO_TYPES = ("mp4", "avi", "mov", "mkv", "webm")  # what the uploaders accept
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "dtcm_streamlit"  # uploads, one per widget and session
 
 # The pages' URLs are Streamlit's defaults from the file names (/Recognise, /Compare, /Fine-tune): the
@@ -34,22 +34,13 @@ PAGES = {
 }
 
 
-@st.cache_resource(show_spinner="Loading the model ...", max_entries=service.MODEL_CACHE_SIZE)
-def load_model(variant: str, path: str):
-    """The model of ``variant``, loaded once per server process (``path`` keys fine-tunes re-saved under one name)."""
-    return service.get_model(variant)
-
-
 # ------------------------------------------------------------------------------- helpers for pages
 def run_safely(what: str, fn, *args, **kwargs):
     """``fn(*args, **kwargs)``, or None after showing why it failed: the service's sentence, else a generic one."""
     try:
         return fn(*args, **kwargs)
-    except service.ServiceError as exc:
-        st.error(str(exc))
-    except Exception:
-        log.exception("%s failed", what)
-        st.error(f"Something went wrong while {what}; the details are in the server log.")
+    except Exception as exc:
+        st.error(ui.error_sentence(exc, what))
     return None
 
 
@@ -63,11 +54,8 @@ def remembered(slot: str, key: tuple, what: str, fn, *args, **kwargs):
         with st.spinner(f"{what[0].upper()}{what[1:]} ..."):
             try:
                 memo = {"key": key, "value": fn(*args, **kwargs), "error": None}
-            except service.ServiceError as exc:
-                memo = {"key": key, "value": None, "error": str(exc)}
-            except Exception:
-                log.exception("%s failed", what)
-                memo = {"key": key, "value": None, "error": f"Something went wrong while {what}; see the server log."}
+            except Exception as exc:
+                memo = {"key": key, "value": None, "error": ui.error_sentence(exc, what)}
         st.session_state[slot] = memo
     if memo["error"]:
         st.error(memo["error"])
@@ -82,11 +70,9 @@ def top5_chart(top5: list[tuple[str, float]], key: str, title: str = "Top-5 acti
     st.plotly_chart(fig, key=key)
 
 
-def keep_upload(slot: str, upload, types: tuple[str, ...] = VIDEO_TYPES) -> str:
+def keep_upload(slot: str, upload, types: tuple[str, ...] = ui.VIDEO_TYPES, what: str = "a video file") -> str:
     """Write an uploaded file to disk once, under its own name; the slot's previous file is removed."""
-    name = Path(upload.name).name
-    if Path(name).suffix.lower().lstrip(".") not in types:
-        raise service.ServiceError(f"{name!r} is not an accepted file; accepted: {', '.join(types)}")
+    name = ui.check_upload(Path(upload.name).name, types, what)
     held = st.session_state.get(slot)
     if held and held["id"] == upload.file_id and Path(held["path"]).is_file():
         return held["path"]
@@ -105,7 +91,7 @@ def clip_input(prefix: str) -> tuple[str | None, str | None]:
     An upload wins over a picked example. Widget keys start with ``prefix`` so pages keep their own.
     """
     left, right = st.columns([3, 2])
-    upload = left.file_uploader("Upload a clip", type=list(VIDEO_TYPES), key=f"{prefix}_upload")
+    upload = left.file_uploader("Upload a clip", type=list(ui.VIDEO_TYPES), key=f"{prefix}_upload")
     captions = dict(service.example_clips())  # path -> caption (true action first)
     example = right.selectbox(
         "... or pick an example",
@@ -123,6 +109,15 @@ def clip_input(prefix: str) -> tuple[str | None, str | None]:
     if example is not None:
         return example, Path(example).name
     return None, None
+
+
+def ready(variant: str | None, path: str | None, name: str | None) -> bool:
+    """True when there is a model and a clip to run it on; else say what is missing (nothing for a failed upload)."""
+    if variant is None:
+        st.info("No model variant is installed yet; see the sidebar.")
+    elif path is None and name is None:
+        st.info(f"Upload a dark clip ({', '.join(ui.VIDEO_TYPES)}) or pick an example to begin.")
+    return variant is not None and path is not None
 
 
 # ------------------------------------------------------------------------------------------ sidebar
@@ -233,15 +228,11 @@ def home() -> None:
         return
     st.subheader(f"Selected variant: {variant}")
     entry = service.list_variants().get(variant, {})
-    try:
-        config = load_model(variant, str(entry.get("path"))).config
-    except service.ServiceError as exc:
-        st.error(str(exc))
+    with st.spinner("Loading the model ..."):
+        model = run_safely(f"loading the model {variant!r}", service.get_model, variant)
+    if model is None:
         return
-    except Exception:
-        log.exception("loading variant %r failed", variant)
-        st.error(f"The model {variant!r} could not be loaded; the details are in the server log.")
-        return
+    config = model.config
     if entry.get("description"):
         st.write(entry["description"])
     facts = st.columns(4)
@@ -257,7 +248,7 @@ def home() -> None:
     if metrics:
         cols = st.columns(len(metrics))
         for col, (name, value) in zip(cols, metrics.items(), strict=True):
-            col.metric(name, f"{value:.1%}" if name.startswith("top") and value <= 1 else f"{value:g}")
+            col.metric(name, f"{ui.percent(value)}%" if name.startswith("top") else f"{value:g}")
 
 
 def through_entry(page_path: str) -> None:
@@ -286,9 +277,10 @@ def main() -> None:
         st.switch_page(st.session_state.pop("_return_to"))
     variant = sidebar()
     if variant is not None:
-        try:
-            load_model(variant, str(service.list_variants()[variant].get("path")))
-        except Exception:  # the page shows the reason when it runs the model
+        try:  # the service keeps it (one model cache for every UI); a page shows the reason when it fails
+            with st.spinner("Loading the model ..."):
+                service.get_model(variant)
+        except Exception:
             log.exception("loading variant %r failed", variant)
     st.session_state["_entry_running"] = True
     try:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from dtcm import presentation as ui
 from dtcm import service
-from streamlit_app import VIDEO_TYPES, clip_input, keep_upload, remembered, run_safely, through_entry, top5_chart
+from streamlit_app import clip_input, keep_upload, ready, remembered, run_safely, through_entry, top5_chart
 
 FRAME_PX = 112  # width of each shown frame: 8 fit across the wide layout
 
@@ -27,10 +28,8 @@ def show_result(result: dict):
     top_label, top_prob = result["top5"][0]
     not_sure = service.not_sure_sentence(result["verdict"])
     cols = st.columns(4)
-    cols[0].metric(
-        "Darkness", f"{dark['dv']:.2f}", help="-1 black, 0 mid-grey, 1 white (8 frames); ARID-dark below -0.88"
-    )
-    cols[1].metric("Verdict", "dark" if dark["dark"] else ("dim" if dark["dv"] < 0 else "well lit"))
+    cols[0].metric("Darkness", f"{dark['dv']:.2f}", help=f"{ui.DARKNESS_SCALE}, over 8 frames of the clip")
+    cols[1].metric("Verdict", ui.darkness_word(dark), help=dark["verdict"])
     if not_sure:
         cols[2].metric("Top-1 action", "not sure", f"best guess {top_label}", delta_color="off", delta_arrow="off")
     else:
@@ -40,12 +39,8 @@ def show_result(result: dict):
         f"{result['stc']:.3g}",
         help="How much the enhancement changes differences between neighbouring pixels and frames (lower: steadier)",
     )
-    info = result["info"]
-    st.caption(
-        f"{dark['verdict'][0].upper()}{dark['verdict'][1:]}. "
-        f"Variant {result['variant']}, k = {result['k']}. Clip: {info['width']}x{info['height']}, "
-        f"{info['frames']} frames at {info['fps']:.3g} fps. {result['window']['sentence']}"
-    )
+    entry = service.list_variants().get(result["variant"], {})
+    st.caption(f"{ui.darkness_sentence(dark)} Model: {ui.model_text(result, entry)}. Clip: {ui.clip_text(result)}")
     st.info(result["enhancement"]["sentence"])
 
     if not_sure:
@@ -53,8 +48,7 @@ def show_result(result: dict):
     chart, clip, times = st.columns([5, 4, 3])
     with chart:
         top5_chart(result["top5"], key="recognise_top5", title="Top-5 guesses" if not_sure else "Top-5 actions")
-        names = service.class_names(result["variant"])
-        st.caption(f"The model knows {len(names)} actions: {', '.join(names)}. Anything else gets the nearest of them.")
+        st.caption(ui.known_actions(service.class_names(result["variant"])))
     with times:
         st.markdown("**Timings**")
         st.table({"stage": list(result["timings"]), "seconds": [f"{s:.3f}" for s in result["timings"].values()]})
@@ -135,10 +129,10 @@ def show_timeline(path: str, variant: str, k: int, result: dict) -> None:
 def photo_section(variant: str | None) -> None:
     """A photo instead of a clip: enhanced (with the pipeline's decision), never classified."""
     with st.expander("A photo instead: enhance it (recognition needs a clip)"):
-        upload = st.file_uploader("Photo", type=["jpg", "jpeg", "png", "bmp", "webp"], key="recognise_photo")
+        upload = st.file_uploader("Photo", type=list(ui.PHOTO_TYPES), key="recognise_photo")
         if upload is None or variant is None:
             return
-        path = run_safely("reading the photo", keep_upload, "photo_file", upload, ("jpg", "jpeg", "png", "bmp", "webp"))
+        path = run_safely("reading the photo", keep_upload, "photo_file", upload, ui.PHOTO_TYPES, "a photo")
         r = remembered("photo", (upload.file_id, variant), "enhancing the photo", service.analyse, path, variant, 1)
         if r:
             left, right = st.columns(2)
@@ -153,12 +147,7 @@ variant = st.session_state.get("variant")
 k = st.session_state.get("k")
 path, name = clip_input("recognise")
 photo_section(variant)
-if variant is None:
-    st.info("No model variant is installed yet; see the sidebar.")
-elif path is None:
-    if name is None:
-        st.info(f"Upload a dark clip ({', '.join(VIDEO_TYPES)}) or pick an example to begin.")
-else:
+if ready(variant, path, name):
     start = st.session_state.get("recognise_start")
     result = remembered(
         "analysis", (path, variant, k, start), "analysing the clip", service.analyse, path, variant, k, start_s=start

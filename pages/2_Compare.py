@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dtcm import presentation as ui
 from dtcm import service
-from streamlit_app import VIDEO_TYPES, clip_input, remembered, through_entry, top5_chart
+from streamlit_app import clip_input, ready, remembered, through_entry, top5_chart
 
 PER_ROW = 4  # method columns per row: frames stay big enough to see
 SHOWN = 4  # frames (and difference maps) shown per method
 LABELS = service.METHOD_LABELS
 
 
-def pick(items: list, n: int = SHOWN) -> list:
-    """``n`` items spread over ``items``."""
-    if len(items) <= n:
-        return list(items)
-    step = (len(items) - 1) / (n - 1)
-    return [items[round(i * step)] for i in range(n)]
+def pick(items: list) -> list:
+    """At most ``SHOWN`` items spread over ``items``."""
+    return ui.spread(items, min(SHOWN, len(items)))
 
 
 def method_column(method: str, out: dict) -> None:
@@ -46,18 +44,9 @@ def show(result: dict) -> None:
         st.markdown("**The dark input** (sampled frames, then RGB-difference maps on the shared colour scale)")
         st.image(first["frames_before"], width=88)
         st.image(first["diff_before"], width=88)
-        rows = [
-            {
-                "method": LABELS.get(m, m),
-                "brightness (0-255)": round(result[m]["luma"], 1),
-                "flicker L_STC": result[m]["stc"],
-                "top-1": result[m]["top5"][0][0],
-                "probability": f"{result[m]['top5'][0][1]:.1%}",
-                "seconds": round(result[m]["seconds"], 3),
-            }
-            for m in ok
-        ]
-        st.dataframe(rows, hide_index=True)
+        st.dataframe(
+            [dict(zip(ui.COMPARE_HEADERS, row, strict=True)) for row in ui.compare_rows(result)], hide_index=True
+        )
         st.caption(service.COMPARE_HELP)
     for start in range(0, len(order), PER_ROW):
         cols = st.columns(PER_ROW)
@@ -83,11 +72,8 @@ methods = st.multiselect(
     format_func=lambda m: LABELS.get(m, m),
     key="compare_methods",
 )
-if variant is None:
-    st.info("No model variant is installed yet; see the sidebar.")
-elif path is None:
-    if name is None:
-        st.info(f"Upload a dark clip ({', '.join(VIDEO_TYPES)}) or pick an example to begin.")
+if not ready(variant, path, name):
+    pass
 elif not methods:
     st.info("Pick at least one method.")
 else:

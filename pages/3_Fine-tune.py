@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dtcm import presentation as ui
 from dtcm import service
 from streamlit_app import keep_upload, remembered, run_safely, through_entry
 
@@ -25,9 +26,8 @@ STATE_ICONS = {  # Material icons: they render without an emoji font
     "stopped": ":material/stop_circle:",
     "failed": ":material/error:",
 }
-AUTO_INIT = "(automatic: the default variant when its backbone matches)"
 LIMITS = service.finetune_limits()  # what one fine-tune may ask for on this machine
-DEFAULTS = service.finetune_defaults()  # the default variant's own settings
+FORM = ui.finetune_form()  # every field's start value and bounds: the default variant's settings, this machine's limits
 
 
 def owner() -> str:
@@ -60,7 +60,7 @@ def dataset_input() -> str | None:
     )
     if upload is None:
         return None
-    path = run_safely("reading the upload", keep_upload, "ft_zip_file", upload, ("zip",))
+    path = run_safely("reading the upload", keep_upload, "ft_zip_file", upload, ("zip",), "a zip file")
     if path is None:
         return None
     spec = remembered("ft_zip_spec", (upload.file_id,), "unpacking the dataset", service.prepare_dataset_upload, path)
@@ -69,22 +69,28 @@ def dataset_input() -> str | None:
     return spec
 
 
+def number(column, label: str, field: dict, **kwargs) -> None:
+    """A number input with a form field's start value and bounds."""
+    column.number_input(label, field["minimum"], field["maximum"], field["value"], field["step"], **kwargs)
+
+
 def settings_input() -> None:
     """The hyper-parameter widgets; ``start`` reads them from the session by key."""
+    f = FORM
     a, b, c, d = st.columns(4)
-    backbones = LIMITS["backbones"]
-    a.selectbox("Backbone", backbones, index=backbones.index(DEFAULTS["backbone"]), key="ft_backbone")
-    b.number_input("alpha (enhancement loss weight)", 0.0, 100.0, DEFAULTS["alpha"], 0.05, key="ft_alpha")
-    c.number_input("W_STC", 0.0, 100.0, DEFAULTS["w_stc"], 0.5, key="ft_w_stc")
-    d.slider("k (frame sharing)", *service.K_RANGE, DEFAULTS["k"], key="ft_k")
+    backbones = f["backbone"]["choices"]
+    a.selectbox("Backbone", backbones, index=backbones.index(f["backbone"]["value"]), key="ft_backbone")
+    number(b, "alpha (enhancement loss weight)", f["alpha"], key="ft_alpha")
+    number(c, "W_STC", f["w_stc"], key="ft_w_stc")
+    d.slider("k (frame sharing)", f["k"]["minimum"], f["k"]["maximum"], f["k"]["value"], key="ft_k")
     a, b, c, d = st.columns(4)
-    a.number_input("Epochs", 1, LIMITS["epochs_max"], DEFAULTS["epochs"], key="ft_epochs")
-    b.number_input("Learning rate", 1e-7, 1.0, DEFAULTS["lr"], 1e-5, format="%.1e", key="ft_lr")
-    c.number_input("Batch size", 1, LIMITS["batch_max"], DEFAULTS["batch_size"], key="ft_batch")
-    d.number_input("Max steps (0: no limit)", 0, 1_000_000, 0, key="ft_max_steps")
+    number(a, "Epochs", f["epochs"], key="ft_epochs")
+    number(b, "Learning rate", f["lr"], format="%.1e", key="ft_lr")
+    number(c, "Batch size", f["batch_size"], key="ft_batch")
+    number(d, "Max steps (0: no limit)", f["max_steps"], key="ft_max_steps")
     st.selectbox(
         "Start from",
-        [AUTO_INIT, *service.list_variants()],
+        [ui.AUTO_INIT_LABEL, *service.list_variants()],
         key="ft_init",
         help="Start from this variant's weights (a new run). To continue a stopped fine-tune, use Resume.",
     )
@@ -105,7 +111,7 @@ def start(dataset: str | None) -> None:
             epochs=s["ft_epochs"],
             lr=s["ft_lr"],
             batch_size=s["ft_batch"],
-            init=None if s["ft_init"] == AUTO_INIT else s["ft_init"],
+            init=None if s["ft_init"] == ui.AUTO_INIT_LABEL else s["ft_init"],
             max_steps=s["ft_max_steps"] or None,
             owner=owner(),
         )
@@ -143,17 +149,12 @@ def show_status(status: dict) -> None:
         cols = st.columns(5)
         cols[0].metric("Step", last.get("step"))
         cols[1].metric("Epoch", last.get("epoch"))
-        cols[2].metric("Total loss", f"{last.get('total', float('nan')):.4g}")
-        cols[3].metric("L_STC", f"{last.get('stc', float('nan')):.3g}")
+        cols[2].metric(f"Loss: {service.LOSS_NAMES['total']}", f"{last.get('total', float('nan')):.4g}")
+        cols[3].metric(service.LOSS_NAMES["stc"].capitalize(), f"{last.get('stc', float('nan')):.3g}")
         cols[4].metric("Batch accuracy", f"{last.get('acc', float('nan')):.0%}")
         progress = status.get("progress")
         if progress:
-            eta = progress.get("eta_s")
-            left = f", about {eta / 60:.0f} min {eta % 60:.0f} s left" if eta is not None else ""
-            st.progress(
-                min(1.0, progress["step"] / progress["total_steps"]),
-                text=f"step {progress['step']} of {progress['total_steps']}{left}",
-            )
+            st.progress(min(1.0, progress["step"] / progress["total_steps"]), text=ui.progress_text(progress))
         st.plotly_chart(service.loss_figure(status), key="ft_curves")
     elif state in ACTIVE:
         st.caption("The curves appear after the first training step.")
@@ -184,8 +185,8 @@ def save_and_push(variant: str) -> None:
 through_entry("pages/3_Fine-tune.py")
 st.title("Fine-tune")
 st.caption(
-    "The paper's joint loop, enhancer and classifier trained together on "
-    "L_total = L_AR + alpha (W_STC L_STC + L_exp + 0.5 L_col + 20 L_tvA). One fine-tune runs at a time on this server, "
+    f"The paper's joint loop, enhancer and classifier trained together on {ui.TRAINING_EQUATION}. "
+    "One fine-tune runs at a time on this server, "
     f"in its own worker (at most {LIMITS['memory_gb']:g} GB and {LIMITS['time_min']:g} min); later ones wait in a queue."
 )
 if not service.writes_enabled():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
+
+import pytest
 
 CHROMIUM = shutil.which("chromium")  # Debian's package; never a browser that playwright downloads
 CHROMIUM_ARGS = [
@@ -32,3 +35,17 @@ def stop(proc: subprocess.Popen, grace_s: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def chromium(extra_args: list[str] | None = None):
+    """Debian's chromium driven by playwright, closed afterwards; the test is skipped when either is missing."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium executable on PATH (apt-get install chromium) to drive headless")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *(extra_args or [])])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from servers import CHROMIUM, CHROMIUM_ARGS
+from servers import chromium
 from test_app_gradio import serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -48,9 +48,6 @@ def _avi(path: Path, n: int = 20, w: int = 1280, h: int = 720) -> Path:
 
 @pytest.fixture(scope="module")
 def browser_app(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("no chromium executable on PATH (apt-get install chromium) to drive headless")
-    sync_api = pytest.importorskip("playwright.sync_api")
     tmp = tmp_path_factory.mktemp("demo")
     camera = _y4m(tmp / "camera.y4m")
     fake_camera = [
@@ -58,12 +55,8 @@ def browser_app(tmp_path_factory):
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={camera}",
     ]
-    with serve_app(tmp) as (url, default), sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_camera)
-        try:
-            yield browser, url, tmp
-        finally:
-            browser.close()
+    with chromium(fake_camera) as browser, serve_app(tmp) as (url, default):
+        yield browser, url, tmp
 
 
 def _page(browser_app, width=1400, height=1000):

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from servers import CHROMIUM, CHROMIUM_ARGS
+from servers import chromium
 from test_app_gradio import EXAMPLES, FIXTURE_VARIANT, ROOT, serve_app
 
 pytestmark = pytest.mark.browser
@@ -23,23 +23,16 @@ RESULT_TIMEOUT_MS = 90_000
 @pytest.fixture(scope="module")
 def app_page(tmp_path_factory):
     """The app in a headless Chromium page, and the folder its screenshots go to."""
-    if CHROMIUM is None:
-        pytest.skip("no chromium executable on PATH (apt-get install chromium) to drive headless")
-    sync_api = pytest.importorskip("playwright.sync_api")
     tmp = tmp_path_factory.mktemp("browser")
-    with serve_app(tmp) as (url, default), sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_text("DTCM Studio").first.wait_for()
-            # screenshots of the untrained stand-in would mislead: they stay out of docs/
-            yield page, (tmp if default == FIXTURE_VARIANT else DOCS)
-            assert not errors, f"JavaScript errors on the page: {errors}"
-        finally:
-            browser.close()
+    with chromium() as browser, serve_app(tmp) as (url, default):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("DTCM Studio").first.wait_for()
+        # screenshots of the untrained stand-in would mislead: they stay out of docs/
+        yield page, (tmp if default == FIXTURE_VARIANT else DOCS)
+        assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def _wait(page, condition: str, what: str, timeout: int = RESULT_TIMEOUT_MS) -> None:

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from servers import CHROMIUM, CHROMIUM_ARGS, free_port, stop
+from servers import CHROMIUM, chromium, free_port, stop
 from test_streamlit import make_clip, make_weights
 
 pytestmark = [
@@ -66,76 +66,66 @@ def server(tmp_path_factory):
 
 
 def test_recognise_page_in_chromium(server, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     clip = make_clip(tmp_path / "dark_street.mp4")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{server}/Recognise", wait_until="domcontentloaded")
-            page.get_by_text("Upload a dark clip").wait_for(timeout=60_000)
-            page.locator("input[type=file]").first.set_input_files(str(clip))
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(f"{server}/Recognise", wait_until="domcontentloaded")
+        page.get_by_text("Upload a dark clip").wait_for(timeout=60_000)
+        page.locator("input[type=file]").first.set_input_files(str(clip))
 
-            page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
-            page.wait_for_function(
-                "document.querySelectorAll('[data-testid=stImage] img').length >= 16"
-                " && [...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
-                timeout=60_000,
-            )
-            # the enhanced clip comes last: wait for it, or for an error in its place
-            page.wait_for_function(
-                "document.querySelector('video') || [...document.querySelectorAll('[data-testid=stAlert]')]"
-                ".some(a => !a.innerText.includes('Upload a dark clip') && !a.innerText.startsWith('Not sure'))",
-                timeout=120_000,
-            )
-            alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
-            said = ("Not sure", "Enhanced in full", "Enhancement softened", "Not enhanced")  # verdict and decision
-            assert not [a for a in alerts if not a.startswith(said)], alerts
-            page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=60_000)
-            assert page.get_by_text("Top-1 action").count() == 1
-            assert page.get_by_text("Page not found").count() == 0
-            assert page.locator("[data-testid=stDownloadButton]").count() == 1
+        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=stImage] img').length >= 16"
+            " && [...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
+            timeout=60_000,
+        )
+        # the enhanced clip comes last: wait for it, or for an error in its place
+        page.wait_for_function(
+            "document.querySelector('video') || [...document.querySelectorAll('[data-testid=stAlert]')]"
+            ".some(a => !a.innerText.includes('Upload a dark clip') && !a.innerText.startsWith('Not sure'))",
+            timeout=120_000,
+        )
+        alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
+        said = ("Not sure", "Enhanced in full", "Enhancement softened", "Not enhanced")  # verdict and decision
+        assert not [a for a in alerts if not a.startswith(said)], alerts
+        page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=60_000)
+        assert page.get_by_text("Top-1 action").count() == 1
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.locator("[data-testid=stDownloadButton]").count() == 1
 
-            # the page is done drawing (no spinner), then keep a picture of it for the README
-            page.wait_for_function("!document.querySelector('[data-testid=stSpinner]')", timeout=60_000)
-            # play a moment and pause, so the player shows a decoded frame rather than its loading spinner
-            page.evaluate(
-                """async () => {
-                    const v = document.querySelector('video');
-                    v.muted = true;
-                    await v.play();
-                    await new Promise(r => setTimeout(r, 700));
-                    v.pause();
-                }"""
-            )
-            page.wait_for_function("document.querySelector('video').currentTime > 0", timeout=10_000)
-            # Streamlit scrolls inside its main pane, so grow the window to the content to take it whole
-            height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-            page.set_viewport_size({"width": 1440, "height": min(max(height, 1000), 4000)})
-            page.wait_for_timeout(500)
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
-        finally:
-            browser.close()
+        # the page is done drawing (no spinner), then keep a picture of it for the README
+        page.wait_for_function("!document.querySelector('[data-testid=stSpinner]')", timeout=60_000)
+        # play a moment and pause, so the player shows a decoded frame rather than its loading spinner
+        page.evaluate(
+            """async () => {
+                const v = document.querySelector('video');
+                v.muted = true;
+                await v.play();
+                await new Promise(r => setTimeout(r, 700));
+                v.pause();
+            }"""
+        )
+        page.wait_for_function("document.querySelector('video').currentTime > 0", timeout=10_000)
+        # Streamlit scrolls inside its main pane, so grow the window to the content to take it whole
+        height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+        page.set_viewport_size({"width": 1440, "height": min(max(height, 1000), 4000)})
+        page.wait_for_timeout(500)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 10_000
 
 
 def test_on_a_phone_the_upload_is_above_the_fold_and_every_page_is_reachable(server):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.goto(f"{server}/Recognise", wait_until="domcontentloaded")
-            page.get_by_text("Upload a dark clip").wait_for(timeout=60_000)
-            upload = page.locator("[data-testid=stFileUploaderDropzone]").first.bounding_box()
-            assert upload["y"] + upload["height"] <= 844, upload
-            page.locator(
-                "[data-testid=stExpandSidebarButton], [data-testid=stSidebarCollapsedControl] button"
-            ).first.click()
-            nav = page.locator("[data-testid=stSidebarNav]")
-            nav.wait_for(timeout=30_000)
-            for name in ("Recognise", "Compare", "Fine-tune"):
-                assert nav.get_by_text(name).first.is_visible(), name
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{server}/Recognise", wait_until="domcontentloaded")
+        page.get_by_text("Upload a dark clip").wait_for(timeout=60_000)
+        upload = page.locator("[data-testid=stFileUploaderDropzone]").first.bounding_box()
+        assert upload["y"] + upload["height"] <= 844, upload
+        page.locator(
+            "[data-testid=stExpandSidebarButton], [data-testid=stSidebarCollapsedControl] button"
+        ).first.click()
+        nav = page.locator("[data-testid=stSidebarNav]")
+        nav.wait_for(timeout=30_000)
+        for name in ("Recognise", "Compare", "Fine-tune"):
+            assert nav.get_by_text(name).first.is_visible(), name

@@ -164,8 +164,8 @@ def test_gradio_handler_says_not_sure_above_the_chart(unsure, clip):
     pytest.importorskip("gradio")
     import app
 
-    out = app.analyse(clip, "unsure", 4)
-    plot, verdict, result = out[3], out[-3], out[-1]
+    out = app.analyse(clip, "unsure", 4)  # {component: value}
+    plot, verdict, result = out[app.rec.top5], out[app.rec.verdict], out[app.rec.result_json]
     assert verdict.strip("*").startswith("Not sure what this is:")  # in plain words, above the chart
     assert plot.layout.title.text == "Its guesses, not an answer"
     assert result["verdict"]["sure"] is False

@@ -146,7 +146,8 @@ def test_item1_a_visitor_never_pushes_with_the_servers_login(server, tmp_path):
 def test_item1_no_ui_offers_the_servers_login():
     page = (ROOT / "pages" / "3_Fine-tune.py").read_text()
     assert "server's login" not in page
-    assert "needed, never stored" in page and "needed, never stored" in (ROOT / "app.py").read_text()
+    gradio_layout = (ROOT / "dtcm" / "ui_gradio" / "layout.py").read_text()  # the Gradio tabs, laid out for app.py
+    assert "needed, never stored" in page and "needed, never stored" in gradio_layout
 
 
 # ------------------------------------------------------------------------- 2. one write switch

@@ -1,8 +1,9 @@
 """The Streamlit UI (``streamlit_app.py`` + ``pages/``) driven headless through ``streamlit.testing``.
 
-The pages run against the real service with the shipped weights when ``weights/index.json`` exists, else
-a tiny model; the fine-tune and sidebar tests always use a tiny model so they stay fast and write nothing
-into the repository.
+Tests of wiring and formatting (the sidebar, the example picker, the comparison's layout, how an error is
+shown) run over the light stand-in of the service (``tests/fakes``, the ``fake`` fixture). The end-to-end
+ones run against the real service with the shipped weights when ``weights/index.json`` exists, else a tiny
+model; the fine-tune test always uses a tiny model so it stays fast and writes nothing into the repository.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+import fakes
 import numpy as np
 import pytest
 
@@ -77,6 +79,13 @@ def weights(tiny_weights, monkeypatch) -> Path:
     return tiny_weights
 
 
+@pytest.fixture
+def fake():
+    """The UI over the fake service (no model): its two variants are "tiny" (W_STC 4) and "tiny_wstc0"."""
+    with fakes.installed() as service:
+        yield service
+
+
 def open_page(page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
@@ -103,8 +112,7 @@ def test_ui_imports_no_torch():
         assert not pattern.search(f.read_text()), f"{f.name} imports torch; the UI must go through dtcm.service"
 
 
-def test_home_and_sidebar_snap_to_trained_wstc(tiny_weights, monkeypatch):
-    monkeypatch.setenv("DTCM_WEIGHTS_DIR", str(tiny_weights))
+def test_home_and_sidebar_snap_to_trained_wstc(fake):
     at = open_page()
     assert at.title[0].value == "DTCM Studio"
     assert at.session_state["variant"] == "tiny"
@@ -144,7 +152,7 @@ def test_recognise_upload_shows_results(weights, clip):
     assert time.perf_counter() - t < 5 and not at.error
 
 
-def test_recognise_picks_an_example(weights):
+def test_recognise_picks_an_example(fake):
     at = open_page("pages/1_Recognise.py")
     picker = at.selectbox(key="recognise_example")
     examples = [p for p in picker.options if p != "(none)"]
@@ -155,7 +163,7 @@ def test_recognise_picks_an_example(weights):
     assert "Darkness" in {m.label for m in at.metric}
 
 
-def test_recognise_garbage_is_an_error_not_a_traceback(weights, tmp_path):
+def test_recognise_garbage_is_an_error_not_a_traceback(fake, tmp_path):
     garbage = tmp_path / "holiday.mp4"
     garbage.write_bytes(b"this is not a video\n" * 200)
     at = open_page("pages/1_Recognise.py")
@@ -167,7 +175,7 @@ def test_recognise_garbage_is_an_error_not_a_traceback(weights, tmp_path):
     assert not at.metric and not elements(at, "plotly_chart")
 
 
-def test_compare_shows_every_method(weights, clip):
+def test_compare_shows_every_method(fake, clip):
     at = open_page("pages/2_Compare.py")
     upload(at, clip)
     assert not at.exception, at.exception
