@@ -74,11 +74,9 @@ TRAINING_LOSS = "L_AR + alpha (W_STC L_STC + L_Dark)"  # Eq. 7 of the paper
 TRAINING_EQUATION = f"L_total = {TRAINING_LOSS}"
 AUTO_INIT = "auto"  # the service starts from the default variant when its backbone fits, else fresh
 AUTO_INIT_LABEL = "auto (default variant)"
-# Bounds the service's start_finetune checks beyond finetune_limits(); the fine-tune forms use them.
-ALPHA_MAX = 100.0
-W_STC_MAX = 100.0
-LR_MIN, LR_MAX = 1e-7, 1.0  # the service takes any rate above 0 and at most 1
-MAX_STEPS_MAX = 1_000_000
+# The fine-tune forms' bounds are finetune_limits()'s; these two are only the widgets' own ends.
+LR_MIN = 1e-7  # the number box's floor: the service takes any rate above 0 (up to finetune_limits()["lr_max"])
+MAX_STEPS_MAX = 1_000_000  # the max-steps box's top (0 there means: the epochs decide)
 GENERIC_ERROR = "Something went wrong on the server while {what}; please try again or try another clip."
 
 
@@ -156,16 +154,16 @@ def finetune_form() -> dict[str, dict]:
     d, lim = service.finetune_defaults(), service.finetune_limits()
     return {
         "backbone": {"value": d["backbone"], "choices": list(lim["backbones"])},
-        "alpha": {"value": d["alpha"], "minimum": 0.0, "maximum": ALPHA_MAX, "step": 0.05},
-        "w_stc": {"value": d["w_stc"], "minimum": 0.0, "maximum": W_STC_MAX, "step": 0.5},
+        "alpha": {"value": d["alpha"], "minimum": 0.0, "maximum": lim["alpha_max"], "step": 0.05},
+        "w_stc": {"value": d["w_stc"], "minimum": 0.0, "maximum": lim["w_stc_max"], "step": 0.5},
         "k": {
             "value": d["k"],
             "choices": list(service.K_CHOICES),
-            "minimum": service.K_RANGE[0],
-            "maximum": service.K_RANGE[1],
+            "minimum": lim["k_range"][0],
+            "maximum": lim["k_range"][1],
         },
         "epochs": {"value": d["epochs"], "minimum": 1, "maximum": lim["epochs_max"], "step": 1},
-        "lr": {"value": d["lr"], "minimum": LR_MIN, "maximum": LR_MAX, "step": 1e-5},
+        "lr": {"value": d["lr"], "minimum": LR_MIN, "maximum": lim["lr_max"], "step": 1e-5},
         "batch_size": {"value": d["batch_size"], "minimum": 1, "maximum": lim["batch_max"], "step": 1},
         "max_steps": {"value": 0, "minimum": 0, "maximum": MAX_STEPS_MAX, "step": 1},
     }

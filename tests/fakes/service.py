@@ -30,7 +30,6 @@ from dtcm.service import (  # noqa: E402, F401 (re-exported: the UIs read them f
     ALL_METHODS,
     BACKBONES,
     COMPARE_HELP,
-    FINETUNE_LR,
     K_CHOICES,
     K_HELP,
     K_RANGE,
@@ -49,6 +48,8 @@ from dtcm.service import (  # noqa: E402, F401 (re-exported: the UIs read them f
     timeline_figure,
     top5_figure,
 )
+from dtcm.service.finetune import _base_defaults  # training's defaults as the real form reads them
+from dtcm.service.server import LOSS_WEIGHT_MAX, LR_MAX
 
 FRAMES = 8  # frames per gallery, as the real service shows
 VARIANTS = {  # two variants of one tiny model, trained with W_STC 4 (the default) and 0
@@ -254,13 +255,16 @@ def _check_writes() -> None:
 
 def finetune_limits() -> dict:
     backbones = [b for b in BACKBONES if b != "resnext101"]
-    return {"backbones": backbones, "batch_max": 6, "epochs_max": 20, "memory_gb": 8.0, "time_min": 30.0, "queue": 4}
+    machine = {"batch_max": 6, "epochs_max": 20, "memory_gb": 8.0, "time_min": 30.0, "queue": 4}
+    bounds = {"alpha_max": LOSS_WEIGHT_MAX, "w_stc_max": LOSS_WEIGHT_MAX, "lr_max": LR_MAX, "k_range": K_RANGE}
+    return {"backbones": backbones, **machine, **bounds}
 
 
 def finetune_defaults() -> dict:
     cfg = DTCMConfig()
     settings = {"backbone": "shufflenetv2", "alpha": float(cfg.alpha), "w_stc": float(cfg.w_stc), "k": int(cfg.k)}
-    return {**settings, "lr": FINETUNE_LR, "batch_size": min(4, finetune_limits()["batch_max"]), "epochs": 1}
+    base = _base_defaults()
+    return {**base, **settings, "batch_size": min(base["batch_size"], finetune_limits()["batch_max"])}
 
 
 def finetune_datasets() -> dict[str, str]:
