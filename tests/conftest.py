@@ -36,7 +36,7 @@ def shared_data():
     return SHARED_DATA
 
 
-def tiny_weights(root: Path, variants: dict[str, dict], default: str, enhancers: tuple[str, ...] = ()) -> Path:
+def _tiny_weights(root: Path, variants: dict[str, dict], default: str, enhancers: tuple[str, ...] = ()) -> Path:
     """A weights folder of toy models: ``variants`` maps name -> ``create_model`` overrides (``w_stc`` ...),
     each listed in ``index.json`` as a DTCM variant; ``enhancers`` are Zero-DCE-only entries."""
     from dtcm.model import create_model
@@ -53,7 +53,7 @@ def tiny_weights(root: Path, variants: dict[str, dict], default: str, enhancers:
     return root
 
 
-def serve_weights(root: Path):
+def _serve_weights(root: Path):
     """Point the service at ``root`` (``DTCM_WEIGHTS_DIR``) with an empty model cache; a generator for a
     fixture to ``yield from``, which puts both back afterwards."""
     from dtcm import service
@@ -100,3 +100,15 @@ def encode_video():
         return path
 
     return encode
+
+
+@pytest.fixture(scope="session")
+def make_tiny_weights():
+    """``make(root, {name: create_model overrides}, default, enhancers=())``: a weights folder of toy models."""
+    return _tiny_weights
+
+
+@pytest.fixture(scope="session")
+def serving():
+    """``yield from serving(root)`` in a fixture: the service reads ``root`` as its weights folder meanwhile."""
+    return _serve_weights

@@ -28,7 +28,6 @@ from dtcm.config import DTCMConfig  # noqa: E402
 from dtcm.model import create_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
 
 # ------------------------------------------------------------------------------------------- math
@@ -184,16 +183,15 @@ def test_streamlit_recognise_says_not_sure(unsure, clip):
     assert {m.label: m.value for m in at.metric}["Top-1 action"] == "not sure"
 
 
-@pytest.mark.skipif(not (SHARED / "actions_train").is_dir(), reason="needs ../shared/data (research footage)")
-def test_real_val_holdout_list_matches_the_rule():
+def test_real_val_holdout_list_matches_the_rule(shared_data):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("build_real_val", ROOT / "scripts" / "build_real_val.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     listed = [ln for ln in build.HOLDOUT_LIST.read_text().splitlines() if ln and not ln.startswith("#")]
-    assert listed == build.holdout(SHARED)
-    assert all((SHARED / "actions_train" / f).is_file() for f in listed)
+    assert listed == build.holdout(shared_data)
+    assert all((shared_data / "actions_train" / f).is_file() for f in listed)
 
 
 def test_real_train_builder_leaves_the_holdout_out(tmp_path):

@@ -38,13 +38,7 @@ def offline(monkeypatch):
     monkeypatch.setenv("DTCM_WEIGHTS_DIR", "/nonexistent-dtcm-weights")  # no shipped index unless a test makes one
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # toy tensors: one thread is as fast, and far faster when other jobs share the cores
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _same_weights(a, b) -> bool:

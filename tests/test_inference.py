@@ -10,14 +10,7 @@ import torch.nn as nn
 from dtcm.enhancer import ClipEnhancer, LightDCE, ZeroDCE, create_enhancer
 from dtcm.inference import FastClipEnhancer, fast_enhance, optimize_for_inference
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # toy tensors: one thread is fastest, and immune to OpenMP stalls on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def randomized(name: str, seed: int = 0) -> ClipEnhancer:

@@ -264,14 +264,6 @@ def _train_clip(label: int, i: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def clips(tmp_path_factory, one_thread) -> Path:
     from dtcm.video import write_video
 

@@ -15,24 +15,9 @@ from dtcm.model import create_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    root = tmp_path_factory.mktemp("weights")
-    models = {}
-    for name, w in (("tiny-w0", 0.0), ("tiny-w4", 4.0)):
-        create_model("dtcm_tiny_test", w_stc=w).save_pretrained(root / name)
-        models[name] = {"path": name, "description": "test", "w_stc": w, "k": 4, "metrics": {}}
-    create_model("dtcm_tiny_test", enhancer="zerodce").save_pretrained(root / "zerodce-real")
-    models["zerodce-real"] = {"path": "zerodce-real", "description": "enh", "enhancer_only": True}
-    (root / "index.json").write_text(json.dumps({"default": "tiny-w4", "models": models}))
-    old = os.environ.get("DTCM_WEIGHTS_DIR")
-    os.environ["DTCM_WEIGHTS_DIR"] = str(root)
-    service.models._cache.clear()
-    yield root
-    service.models._cache.clear()
-    if old is None:
-        os.environ.pop("DTCM_WEIGHTS_DIR")
-    else:
-        os.environ["DTCM_WEIGHTS_DIR"] = old
+def weights(tmp_path_factory, make_tiny_weights, serving):
+    variants = {"tiny-w0": {"w_stc": 0.0}, "tiny-w4": {"w_stc": 4.0}}
+    yield from serving(make_tiny_weights(tmp_path_factory.mktemp("weights"), variants, "tiny-w4", ("zerodce-real",)))
 
 
 @pytest.fixture(scope="module")

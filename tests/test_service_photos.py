@@ -1,6 +1,5 @@
 """The service on photos (enhanced, not classified), its lit-clip decision and the published Zero-DCE entry."""
 
-import json
 import os
 
 import numpy as np
@@ -10,28 +9,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dtcm import service, still, video  # noqa: E402
 from dtcm.images import write_image  # noqa: E402
-from dtcm.model import create_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    root = tmp_path_factory.mktemp("weights")
-    create_model("dtcm_tiny_test").save_pretrained(root / "tiny")
-    create_model("dtcm_tiny_test", enhancer="zerodce").save_pretrained(root / "zerodce-real")
-    models = {
-        "tiny": {"path": "tiny", "description": "test", "w_stc": 4.0, "k": 4, "metrics": {}},
-        "zerodce-real": {"path": "zerodce-real", "description": "enh", "enhancer_only": True},
-    }
-    (root / "index.json").write_text(json.dumps({"default": "tiny", "models": models}))
-    old = os.environ.get("DTCM_WEIGHTS_DIR")
-    os.environ["DTCM_WEIGHTS_DIR"] = str(root)
-    service.models._cache.clear()
-    yield root
-    service.models._cache.clear()
-    if old is None:
-        os.environ.pop("DTCM_WEIGHTS_DIR")
-    else:
-        os.environ["DTCM_WEIGHTS_DIR"] = old
+def weights(tmp_path_factory, make_tiny_weights, serving):
+    yield from serving(make_tiny_weights(tmp_path_factory.mktemp("weights"), {"tiny": {}}, "tiny", ("zerodce-real",)))
 
 
 @pytest.fixture(scope="module")

@@ -69,10 +69,8 @@ def _luma(t):
     return float((0.299 * t[:, 0] + 0.587 * t[:, 1] + 0.114 * t[:, 2]).mean() * 255)
 
 
-def test_lightdce_real_on_darkened_real_footage(capsys):
-    if not SHARED_FOOTAGE.is_dir():
-        pytest.skip("needs ../shared/data/real (research footage, not shipped)")
-    frames, _ = video.read_video(next(SHARED_FOOTAGE.glob("*.avi")), size=240)
+def test_lightdce_real_on_darkened_real_footage(capsys, shared_data):
+    frames, _ = video.read_video(next((shared_data / "real").glob("*.avi")), size=240)
     clip = frames[-64:]  # the footage's last frames: never used to train the enhancer
     dark = darken(clip, np.random.default_rng(123))
     x = torch.from_numpy(dark).permute(3, 0, 1, 2)[None].float() / 255  # (1, 3, T, H, W)

@@ -168,7 +168,6 @@ def test_merged_splits_load_every_clip_of_both_sets(dark_set, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ v2 and a plain clone
-SHARED_FOOTAGE = Path(__file__).resolve().parents[1].parent / "shared/data/real/vtest.avi"
 # v1 as main rendered it before the v2 package (render_clip on seeds [11, class, 0], 8 frames at 96x72 over
 # vtest.avi, then darken(rng [11, 1])): sha256 of the bright and the dark frames
 V1_REFERENCE = {
@@ -211,11 +210,11 @@ def test_make_synthetic_needs_no_data(plain_clone):
     assert frames.shape == (4, syn.SIZE[1], syn.SIZE[0], 3) and meta["background"]["kind"] == "procedural"
 
 
-@pytest.mark.skipif(not SHARED_FOOTAGE.is_file(), reason="needs ../shared/data/real/vtest.avi (not shipped)")
-def test_v1_renders_what_it_did_before(monkeypatch):
+def test_v1_renders_what_it_did_before(monkeypatch, shared_data):
     import hashlib
 
-    monkeypatch.setenv(syn.FOOTAGE_ENV, str(SHARED_FOOTAGE.parent))  # v1 over the shared footage, as before
+    footage = shared_data / "real" / "vtest.avi"
+    monkeypatch.setenv(syn.FOOTAGE_ENV, str(footage.parent))  # v1 over the shared footage, as before
     for name, (bright_sha, dark_sha) in V1_REFERENCE.items():
         rng = np.random.default_rng([11, syn.ACTIONS.index(name), 0])
         frames, _ = syn.render_clip(name, rng, num_frames=8, size=(96, 72), version=1)
@@ -223,7 +222,7 @@ def test_v1_renders_what_it_did_before(monkeypatch):
         assert hashlib.sha256(frames.tobytes()).hexdigest() == bright_sha, name
         assert hashlib.sha256(dark.tobytes()).hexdigest() == dark_sha, name
     rng = np.random.default_rng([11, 3, 0])
-    again, _ = syn.render_clip("Pour", rng, num_frames=8, size=(96, 72), version=1, backgrounds=SHARED_FOOTAGE)
+    again, _ = syn.render_clip("Pour", rng, num_frames=8, size=(96, 72), version=1, backgrounds=footage)
     assert hashlib.sha256(again.tobytes()).hexdigest() == V1_REFERENCE["Pour"][0]
 
 

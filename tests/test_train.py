@@ -46,13 +46,7 @@ def _clip(label: int, i: int, t: int = 12, h: int = 40, w: int = 48) -> np.ndarr
     return frames
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread, here and in the subprocesses: on shared cores, spinning threads cost 10x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
