@@ -5,8 +5,16 @@ reads. A folder without it (written before checksums existed) still loads; a tru
 unparsable file raises :class:`DamagedFile` with one sentence naming it.
 
 Example:
-    >>> write_checksums("runs/x/checkpoint-6")      # every file below the folder
-    >>> verify_checksums("runs/x/checkpoint-6")     # True, or DamagedFile naming the file
+    >>> import tempfile; from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp()); _ = (folder / "model.safetensors").write_bytes(b"weights")
+    >>> write_checksums(folder).name                # every file below the folder
+    'checksums.sha256'
+    >>> verify_checksums(folder)                    # True, or DamagedFile naming the file
+    True
+    >>> _ = (folder / "model.safetensors").write_bytes(b"changed")
+    >>> verify_checksums(folder)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    dtcm.checksums.DamagedFile: ...
 """
 
 from __future__ import annotations

@@ -12,9 +12,13 @@ itself everywhere else. This module imports torch only inside its functions, so 
 and stay torch-free.
 
 Example:
+    >>> import torch
     >>> from dtcm import device
-    >>> model = device.to_device(model)  # once, at load
-    >>> logits = device.infer(model, clip, k=4)  # (B, C) float32 on the CPU
+    >>> from dtcm.model import create_model
+    >>> model = device.to_device(create_model("dtcm_tiny_test"))  # once, at load
+    >>> clip = torch.rand(2, 3, model.config.clip_len, 32, 32)
+    >>> device.infer(model, clip, k=4).shape  # (B, C) float32 on the CPU
+    torch.Size([2, 11])
 """
 
 from __future__ import annotations
