@@ -35,8 +35,8 @@ HOLDOUT_LIST = rs.HOLDOUT_LIST
 HOLDOUT_SHARE = 0.25  # the last quarter of each class's fbwin_* windows
 KEN = "lowlight_video/ken_night_person_walking.mp4"
 KEN_WINDOWS = (8, 32, 500)  # windows, frames each, over the first frames
-VTEST = "real/vtest.avi"
-VTEST_WINDOWS = (5, 32, 160)  # windows, frames each, over the last frames
+VTEST = rs.VTEST
+VTEST_WINDOWS = (5, 32, rs.VTEST_TAIL)  # windows, frames each, over the last frames
 JUMP_FRAMES = (30, 78)  # the take-off of hoyeneyi_jumping.mp4 (then it hangs from a bar)
 
 

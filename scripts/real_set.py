@@ -22,6 +22,8 @@ from dtcm.data.synthetic import _darken
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT_LIST = ROOT / "weights" / "recipes" / "real_val_holdout.txt"
 SHORT_SIDE = 128
+VTEST = "real/vtest.avi"  # a street of people walking: its last VTEST_TAIL frames are validation, the rest training
+VTEST_TAIL = 160
 
 
 def natural_key(name: str) -> list:
