@@ -67,7 +67,7 @@ LIMITATIONS = [
     "The backbone started from weights trained here on well-lit DarkActions-synth clips (standing in for the "
     "paper's Kinetics-400 initialisation), learned the dark clips behind a frozen enhancer (two-stage), was "
     "trained jointly (60 steps of Eq. 7), then had issue 9's photo-trained lightdce-real put in as its enhancer "
-    "and about 430 more joint steps on the real and synthetic mix (the last 40, or 80 for W_STC 0 and 2, with this variant's W_STC; the "
+    "and about 430 more joint steps on the real and synthetic mix (the last 40 with this variant's W_STC; the "
     "steps before them used W_STC 4): a CPU budget, not the paper's 50 joint epochs.",
 ]
 
