@@ -1,8 +1,8 @@
 """Calibrate the shipped classifiers and write what it measured into their cards and docs/RESULTS.md.
 
-    dtcm make-synthetic --version 1 --out data/synth-heldout --per-class 12 --seed 3 --backgrounds ../shared/data/real
+    dtcm make-synthetic --out data/synth-cal --per-class 8 --seed 11
     python scripts/build_real_val.py --shared ../shared/data --out data/real-val
-    python scripts/calibrate_shipped.py --synthetic data/synth-heldout/all.txt --real-val data/real-val
+    python scripts/calibrate_shipped.py --synthetic data/synth-cal/all.txt --real-val data/real-val
 
 For each ``dtcm-*`` variant of ``weights/index.json``: ``dtcm.calibration.calibrate`` on the held-out synthetic
 clips and the real ones (filmed, darkened), the fitted fields into its ``config.json``, the report to
@@ -25,15 +25,14 @@ RESULTS = ROOT / "docs" / "RESULTS.md"
 SECTION = '## Real footage: accuracy, calibration and "not sure"'
 CARD_SECTION = "## Honest confidence: calibration and real footage"
 NAMES = {
-    "synthetic": "synthetic held-out (v1, seed 3)",
+    "synthetic": "synthetic held-out (seed 11)",
     "filmed": "real, as filmed",
     "darkened": "real, darkened to ARID",
     "real": "real, all",
 }
 CMD = (
-    "`python scripts/calibrate_shipped.py --synthetic data/synth-heldout/all.txt --real-val data/real-val` "
-    "(after `dtcm make-synthetic --version 1 --out data/synth-heldout --per-class 12 --seed 3 --backgrounds "
-    "../shared/data/real`, both lists in all.txt, and "
+    "`python scripts/calibrate_shipped.py --synthetic data/synth-cal/all.txt --real-val data/real-val` "
+    "(after `dtcm make-synthetic --out data/synth-cal --per-class 8 --seed 11` and "
     "`python scripts/build_real_val.py --shared ../shared/data --out data/real-val`)"
 )
 
@@ -113,7 +112,7 @@ def results_table(reports: dict[str, dict]) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--synthetic", default="data/synth-heldout/all.txt", help="held-out synthetic split (v1, seed 3)")
+    p.add_argument("--synthetic", default="data/synth-cal/all.txt", help="held-out synthetic split")
     p.add_argument("--real-val", default="data/real-val", help="folder written by scripts/build_real_val.py")
     p.add_argument("--reports", default="data/calib", help="folder for the JSON reports")
     p.add_argument("--reuse", action="store_true", help="read existing reports instead of measuring again")

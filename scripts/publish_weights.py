@@ -22,25 +22,17 @@ from dtcm.model import DTCM
 SHIPPED = {
     # name: (run folder, recipe under weights/recipes/, description)
     "dtcm-shufflenetv2-wstc0": (
-        "real-v1s14s-h-wstc0-b",
-        "real_v1s4_newenh_h_wstc0_b",
+        "wstc0-joint",
+        "wstc0",
         "DTCM, 3D-ShuffleNetV2 + LightDCE, W_STC = 0 (no consistency loss)",
     ),
-    "dtcm-shufflenetv2-wstc2": (
-        "real-v1s14s-h-wstc2-b",
-        "real_v1s4_newenh_h_wstc2_b",
-        "DTCM, 3D-ShuffleNetV2 + LightDCE, W_STC = 2",
-    ),
+    "dtcm-shufflenetv2-wstc2": ("wstc2-joint", "wstc2", "DTCM, 3D-ShuffleNetV2 + LightDCE, W_STC = 2"),
     "dtcm-shufflenetv2-wstc4": (
-        "real-v1s14s-h",
-        "real_v1s4_newenh_h",
+        "wstc4-joint",
+        "wstc4",
         "DTCM, 3D-ShuffleNetV2 + LightDCE, W_STC = 4 (the paper's choice)",
     ),
-    "dtcm-shufflenetv2-wstc8": (
-        "real-v1s14s-h-wstc8",
-        "real_v1s4_newenh_h_wstc8",
-        "DTCM, 3D-ShuffleNetV2 + LightDCE, W_STC = 8",
-    ),
+    "dtcm-shufflenetv2-wstc8": ("wstc8-joint", "wstc8", "DTCM, 3D-ShuffleNetV2 + LightDCE, W_STC = 8"),
     "lightdce-real": (
         "lightdce-real",
         "lightdce_real",
@@ -53,22 +45,15 @@ SHIPPED = {
     ),
 }
 DEFAULT = "dtcm-shufflenetv2-wstc4"
-DATA = (
-    "DarkActions-synth v1 (seeds 1 and 4, rendered here) and real clips of people (research-licensed, not shipped): "
-    "Walk and Sit windows of actions_train and the street of vtest.avi, each as filmed and darkened to Dv -0.85 "
-    "to -0.94 by the low-light camera model"
-)
 LIMITATIONS = [
-    "Real footage seen in training is two rooms' worth: one-room Walk and Sit windows and one street of walkers; "
-    "no Jump clip and no real clip of the other eight classes. On the real validation set (held out by time, "
-    "plus a dark yard clip never trained on) it is right about 7 times in 10 as filmed and 9 in 10 darkened, "
-    "but walks in places it has not seen are often called Pour, and Jump is never right.",
+    "Trained on DarkActions-synth, a procedurally rendered dataset (articulated figures over real "
+    "backgrounds, filmed by a low-light camera model): no real dark action video was available here, so "
+    "accuracy on real footage (ARID, Dark-48) is unknown and likely far lower.",
     "CPU-sized: 16 frames of 112x112 and a 3D-ShuffleNetV2 backbone, not the paper's 3D-ResNeXt-101 at 64 frames.",
     "The backbone started from weights trained here on well-lit DarkActions-synth clips (standing in for the "
-    "paper's Kinetics-400 initialisation), learned the dark clips behind a frozen enhancer (two-stage), was "
-    "trained jointly (60 steps of Eq. 7), then had issue 9's photo-trained lightdce-real put in as its enhancer "
-    "and about 430 more joint steps on the real and synthetic mix (the last 40 with this variant's W_STC; the "
-    "steps before them used W_STC 4): a CPU budget, not the paper's 50 joint epochs.",
+    "paper's Kinetics-400 initialisation), then learned the dark clips behind the frozen lightdce-real enhancer "
+    "(two-stage), and only then were enhancer and classifier trained jointly (60 steps of Eq. 7): a CPU budget, "
+    "not the paper's 50 joint epochs.",
 ]
 
 
@@ -110,7 +95,7 @@ def main(argv=None) -> int:
         hub.write_model_card(
             dest,
             metrics=metrics,
-            data=DATA
+            data="DarkActions-synth (synthetic; rendered here)"
             if not enhancer_only
             else "vtest.avi (OpenCV sample) darkened by the DarkActions-synth low-light camera model",
             settings=recipe,
