@@ -10,6 +10,9 @@ from pathlib import Path
 
 from dtcm.video import LIMITS
 
+CONFIG_NAME = "config.json"  # a model folder: this file and WEIGHTS_NAME (save_pretrained writes both)
+WEIGHTS_NAME = "model.safetensors"
+
 __all__ = ["ARID_CLASSES", "DTCMConfig", "KINETICS_MEAN_255"]
 
 # ARID's 11 actions in ARID's own index order (classInd of ARID v1.0).

@@ -20,7 +20,7 @@ from dtcm import registry
 from dtcm.backbones import create_backbone
 from dtcm.checks import check_k
 from dtcm.checksums import load_safetensors, read_json, verify_checksums, write_checksums
-from dtcm.config import KINETICS_MEAN_255, DTCMConfig
+from dtcm.config import CONFIG_NAME, KINETICS_MEAN_255, WEIGHTS_NAME, DTCMConfig
 from dtcm.enhancer import check_clip, create_enhancer
 
 __all__ = [
@@ -33,8 +33,7 @@ __all__ = [
     "WeightsMismatch",
 ]
 
-SAFETENSORS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
+SAFETENSORS_NAME = WEIGHTS_NAME  # the name this module has always used
 
 
 class WeightsMismatch(ValueError):

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dtcm.checks import IMAGE_SUFFIXES, files_under
 from dtcm.data.synthetic import _darken
-from dtcm.images import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "list_photos", "split_photos", "load_photos", "photo_crop", "pan_zoom_clip", "film"]
 
@@ -32,7 +32,7 @@ def list_photos(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"photo folder {root} does not exist; pass a folder of jpg/png/bmp/webp photos")
-    photos = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    photos = files_under(root, IMAGE_SUFFIXES)
     if not photos:
         raise ValueError(f"{root} holds no photos; accepted suffixes: {', '.join(IMAGE_SUFFIXES)}")
     return photos

@@ -12,13 +12,11 @@ import json
 import os
 from pathlib import Path
 
-from dtcm.config import DTCMConfig
+from dtcm.config import CONFIG_NAME, WEIGHTS_NAME, DTCMConfig
 from dtcm.hub.index import INDEX_NAME, default_variant, read_index, weights_dir
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "HubError", "hub_error", "quiet_hub_logging", "resolve_model"]
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 MISMATCH_HINT = "its model.safetensors was saved from another architecture than its config.json describes"
 
