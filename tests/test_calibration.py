@@ -13,7 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dtcm import service, video  # noqa: E402
 from dtcm.calibration import (  # noqa: E402
+    calibrate_logits,
     ece,
+    ece_floor,
     energy,
     fit_temperature,
     measure,
@@ -45,6 +47,38 @@ def test_temperature_recovers_the_one_labels_were_drawn_with():
     labels = (rng.random((len(p), 1)) > p.cumsum(1)).sum(1)  # one draw from each row's distribution
     assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.03)
     assert ece(softmax(logits, 2.5), labels) < 0.02 < ece(softmax(logits), labels)
+
+
+def test_temperature_is_fitted_on_the_synthetic_clips_not_pulled_by_confident_real_mistakes():
+    rng = np.random.default_rng(1)
+
+    def drawn(n, t):  # logits whose labels follow softmax(logits / t)
+        logits = rng.normal(0, 3, (n, 5))
+        labels = (rng.random((n, 1)) > softmax(logits, t).cumsum(1)).sum(1)
+        return {"logits": logits, "labels": labels}
+
+    real = drawn(60, 1.0)
+    real["logits"][:6] = [20.0, 0, 0, 0, 0]  # six clips of an unseen place, called class 0 at p ~ 1
+    real["labels"][:6] = 1
+    sets = {"synthetic": drawn(1000, 1.2), "filmed": real, "seed13": drawn(1000, 1.2)}
+    r = calibrate_logits(sets, ("filmed",))
+    assert r["temperature"] == pytest.approx(1.2, rel=0.1)
+    assert r["fitted_on"] == "synthetic" and set(r["sets"]) == {"synthetic", "filmed", "seed13", "real"}
+    both = [np.concatenate([sets["synthetic"][k], real[k]]) for k in ("logits", "labels")]
+    assert fit_temperature(*both) > 1.3  # what fitting on both would have done
+    after = r["sets"]["seed13"]["after"]
+    assert after["ece"] < 0.08 and 0 < after["ece_floor"] < 0.08  # a set only measured, with the fitted T
+    assert r["sets"]["real"]["before"]["n"] == 60
+    with pytest.raises(ValueError, match="need a 'synthetic' set"):
+        calibrate_logits({"filmed": real}, ("filmed",))
+
+
+def test_ece_floor_is_the_sampling_error_of_a_calibrated_model():
+    p = softmax(np.random.default_rng(2).normal(0, 2, (60, 4)))
+    floor = ece_floor(p)
+    assert 0.05 < floor < 0.2  # sixty clips cannot show an ECE much below this
+    assert ece_floor(np.repeat(p, 50, axis=0)) < floor / 4  # 3000 clips can
+    assert ece_floor([[1.0, 0.0]] * 10) == 0.0
 
 
 def test_ece_by_hand():
