@@ -58,6 +58,7 @@ class DTCMConfig:
     alpha: float = 0.1  # weight of the enhancement losses in L_total (Eq. 7)
     w_stc: float = 4.0  # weight of L_STC inside the enhancement losses (Eq. 7)
     curve_iterations: int = 8  # n of the curve x <- x + r x (1 - x); R has 3 * n channels
+    curve_size: int | None = None  # keyframes downscaled to this short side for curve estimation; None = full size
     # Calibration (dtcm.calibration): only the probabilities shown change, never the logits.
     temperature: float = 1.0  # probabilities shown are softmax(logits / temperature); 1.0 = uncalibrated
     not_sure_below: float = 0.0  # "not sure" when the top shown probability is below this; 0 = never
@@ -95,6 +96,13 @@ class DTCMConfig:
         _check_number(self, "alpha", 0.0, math.inf)
         _check_number(self, "w_stc", 0.0, math.inf)
         _check_int(self, "curve_iterations", 1, MAX_CURVE_ITERATIONS)
+        _check(
+            self.curve_size is None
+            or (isinstance(self.curve_size, int) and not isinstance(self.curve_size, bool) and self.curve_size >= 8),
+            "curve_size",
+            self.curve_size,
+            "None or a short side of at least 8 pixels",
+        )
         _check(isinstance(self.extra, dict), "extra", self.extra, "a JSON object")
         _check_number(self, "temperature", 0.0, math.inf, low_open=True)
         _check_number(self, "not_sure_below", 0.0, 1.0)

@@ -48,6 +48,21 @@ def apply_curves_(y: torch.Tensor, x: torch.Tensor, maps: Sequence[torch.Tensor]
     return y.clamp_(0, 1)  # numeric guard only, as in apply_curves
 
 
+def estimate_at(estimator, x: torch.Tensor, short_side: int | None) -> torch.Tensor:
+    """Curve maps (N, 3n, H, W) of frames (N, 3, H, W), estimated with their short side at ``short_side``.
+
+    Frames with a longer short side are downscaled (bilinear, antialiased) and the maps upsampled back
+    (bilinear; they stay in [-1, 1]), as Zero-DCE++ does; None, or frames no bigger, run at full size.
+    """
+    h, w = x.shape[-2:]
+    if short_side is None or min(h, w) <= short_side:
+        return estimator(x)
+    scale = short_side / min(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    small = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return F.interpolate(estimator(small), size=(h, w), mode="bilinear", align_corners=False)
+
+
 def curves_hwc(estimator, key: torch.Tensor, estimate_size: int | None, device) -> torch.Tensor:
     """Curve maps of one uint8 keyframe (H, W, 3) as (n, H, W, 3) float, estimated at ``estimate_size``.
 
@@ -56,14 +71,7 @@ def curves_hwc(estimator, key: torch.Tensor, estimate_size: int | None, device) 
     """
     h, w, _ = key.shape
     x = key.permute(2, 0, 1)[None].to(device).float().div_(255)  # (1, 3, H, W), channels-last memory
-    small = estimate_size is not None and min(h, w) > estimate_size
-    if small:
-        scale = estimate_size / min(h, w)
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-    r = estimator(x)  # (1, 3n, h', w')
-    if small:
-        r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)  # stays in [-1, 1]
+    r = estimate_at(estimator, x, estimate_size)  # (1, 3n, H, W)
     n = r.shape[1] // 3
     return r[0].permute(1, 2, 0).reshape(h, w, n, 3).permute(2, 0, 1, 3).contiguous().cpu()  # (n, H, W, 3)
 

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dtcm import registry
-from dtcm.curves import apply_curves, keyframe_indices, num_keyframes
+from dtcm.curves import apply_curves, estimate_at, keyframe_indices, num_keyframes
 
 __all__ = [
     "LightDCE",
@@ -157,11 +157,17 @@ def _init_convs(module: nn.Module) -> None:
 
 
 class ClipEnhancer(nn.Module):
-    """Runs a curve estimator on keyframes of a clip and applies the curves to every frame."""
+    """Runs a curve estimator on keyframes of a clip and applies the curves to every frame.
 
-    def __init__(self, estimator: nn.Module):
+    With ``curve_size``, keyframes with a longer short side are downscaled to it (bilinear, antialiased), the
+    curves estimated there and upsampled back (bilinear): at 56 for 112x112 clips the estimator does a quarter
+    of the work (Zero-DCE++'s trick, here in training as well as inference).
+    """
+
+    def __init__(self, estimator: nn.Module, curve_size: int | None = None):
         super().__init__()
         self.estimator = estimator
+        self.curve_size = curve_size
 
     @property
     def iterations(self) -> int:
@@ -179,7 +185,7 @@ class ClipEnhancer(nn.Module):
         b, c, t, h, w = x.shape
         keys, groups = keyframe_indices(t, k)
         key = x[:, :, keys].transpose(1, 2).reshape(b * len(keys), c, h, w)  # (B*G, 3, H, W)
-        r = self.estimator(key)  # (B*G, 3n, H, W)
+        r = estimate_at(self.estimator, key, self.curve_size)  # (B*G, 3n, H, W)
         r = r.view(b, len(keys), -1, h, w).transpose(1, 2)  # (B, 3n, G, H, W)
         if k == 1:
             r_frames = r
@@ -189,10 +195,10 @@ class ClipEnhancer(nn.Module):
         return apply_curves(x, r_frames), r
 
 
-def create_enhancer(name: str, iterations: int = 8) -> ClipEnhancer | None:
+def create_enhancer(name: str, iterations: int = 8, curve_size: int | None = None) -> ClipEnhancer | None:
     """Build a clip enhancer by name ("lightdce", "zerodce"); "none" gives None (identity)."""
     if name == "none":
         return None
     if not registry.is_model("enhancer", name):
         raise ValueError(f"unknown enhancer {name!r}; known: {', '.join([*registry.list_models('enhancer'), 'none'])}")
-    return ClipEnhancer(registry.create_model("enhancer", name, iterations=iterations))
+    return ClipEnhancer(registry.create_model("enhancer", name, iterations=iterations), curve_size)

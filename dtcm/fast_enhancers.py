@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dtcm.curves import apply_curves_, keyframe_indices
+from dtcm.curves import apply_curves_, estimate_at, keyframe_indices
 from dtcm.enhancer import LightDCE, ShuffleBasicUnit, ShuffleDownUnit, ZeroDCE, check_clip
 
 __all__ = [
@@ -231,11 +231,14 @@ class FastClipEnhancer(nn.Module):
     to backpropagate through; train with the original :class:`ClipEnhancer`.
     """
 
-    def __init__(self, estimator: nn.Module, frames_per_call: int = 1, chunk_frames: int = 16):
+    def __init__(
+        self, estimator: nn.Module, frames_per_call: int = 1, chunk_frames: int = 16, curve_size: int | None = None
+    ):
         super().__init__()
         self.estimator = estimator
         self.frames_per_call = frames_per_call
         self.chunk_frames = chunk_frames
+        self.curve_size = curve_size  # as the ClipEnhancer it was built from
 
     @property
     def iterations(self) -> int:
@@ -249,7 +252,7 @@ class FastClipEnhancer(nn.Module):
                 key = frames[:, keys[i] : keys[i] + 1].transpose(0, 1)  # (1, 3, H, W) view, no gather
             else:
                 key = frames[:, keys[i : i + step]].transpose(0, 1)  # (f, 3, H, W)
-            out[i : i + step] = self.estimator(key)
+            out[i : i + step] = estimate_at(self.estimator, key, self.curve_size)
         return out
 
     @torch.inference_mode()

@@ -125,7 +125,8 @@ def optimize_for_inference(
     est = est.eval()
     if compile:
         est = _Compiled(est)
-    return FastClipEnhancer(est, frames_per_call=frames_per_call, chunk_frames=chunk_frames).eval()
+    fast = FastClipEnhancer(est, frames_per_call, chunk_frames, curve_size=enhancer.curve_size)
+    return fast.eval()
 
 
 def fast_enhance(

@@ -66,7 +66,7 @@ class DTCM(
         if isinstance(config, dict):
             config = DTCMConfig.from_dict(config)
         self.config = config
-        self.enhancer = create_enhancer(config.enhancer, config.curve_iterations)
+        self.enhancer = create_enhancer(config.enhancer, config.curve_iterations, config.curve_size)
         backbone_kwargs = {"width_mult": config.width_mult} if config.width_mult != 1.0 else {}
         self.backbone = create_backbone(config.backbone, config.num_classes, **backbone_kwargs)
         # preprocessing travels in the config, so these buffers are not saved with the weights

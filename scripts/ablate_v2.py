@@ -66,13 +66,27 @@ def run_arm(arm: str, args) -> dict:
             "--num-workers", "0", "--cache", "--checkpoint-every", "0", "--no-progress",
             "--output-dir", str(run),
         )  # fmt: skip
-    result = {"arm": arm, "render": render_args(arm, args.backgrounds, args.footage), "steps": args.steps, "lr": args.lr}
+    result = {
+        "arm": arm,
+        "render": render_args(arm, args.backgrounds, args.footage),
+        "steps": args.steps,
+        "lr": args.lr,
+    }
     for part in ("filmed", "darkened"):
-        out = _dtcm("evaluate", "--model", str(run / "final"), "--data", str(Path(args.real_val) / part / "split1_test.txt"), "--json")
+        out = _dtcm(
+            "evaluate",
+            "--model",
+            str(run / "final"),
+            "--data",
+            str(Path(args.real_val) / part / "split1_test.txt"),
+            "--json",
+        )
         r = json.loads(out)
         result[part] = {"top1": r["top1"], "n": r["n"], "per_class": r.get("per_class")}
     n = result["filmed"]["n"] + result["darkened"]["n"]
-    result["real"] = (result["filmed"]["top1"] * result["filmed"]["n"] + result["darkened"]["top1"] * result["darkened"]["n"]) / n
+    result["real"] = (
+        result["filmed"]["top1"] * result["filmed"]["n"] + result["darkened"]["top1"] * result["darkened"]["n"]
+    ) / n
     metrics.write_text(json.dumps(result, indent=1) + "\n")
     return result
 

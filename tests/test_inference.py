@@ -49,6 +49,30 @@ def test_matches_eval_mode_original(name, k):
     torch.testing.assert_close(y1, y0, rtol=0, atol=1e-5)
 
 
+def test_curve_size_estimates_on_downscaled_keyframes_in_both_paths():
+    enhancer = randomized("lightdce", seed=4).eval()
+    x = dark_clip(b=1, t=8, h=32, w=40)
+    small = copy.deepcopy(enhancer)
+    small.curve_size = 16
+    with torch.no_grad():
+        y_full, r_full = enhancer(x, 4)
+        y, r = small(x, 4)
+        key = x[:, :, [2, 6]].transpose(1, 2).reshape(2, 3, 32, 40)  # the two keyframes
+        by_hand = torch.nn.functional.interpolate(
+            enhancer.estimator(torch.nn.functional.interpolate(key, size=(16, 20), mode="bilinear", antialias=True)),
+            size=(32, 40),
+            mode="bilinear",
+        )
+    torch.testing.assert_close(r[0].transpose(0, 1), by_hand, rtol=0, atol=1e-6)
+    assert (r - r_full).abs().mean() > 1e-3 and y.shape == y_full.shape  # a different estimate, same shapes
+    y1, r1 = optimize_for_inference(small)(x, 4)  # the fast copy keeps the setting
+    torch.testing.assert_close(r1, r, rtol=0, atol=1e-5)
+    torch.testing.assert_close(y1, y, rtol=0, atol=1e-5)
+    big = copy.deepcopy(enhancer)
+    big.curve_size = 32  # not smaller than the frames: full size
+    torch.testing.assert_close(big(x, 4)[1], r_full, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     "options", [{"channels_last": False}, {"fused": False}, {"pack": False}, {"frames_per_call": 3}]
 )

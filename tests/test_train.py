@@ -354,6 +354,18 @@ def test_init_with_other_class_count_loads_all_but_the_head(data, tmp_path):
             torch.testing.assert_close(p, dict(src.named_parameters())[name], atol=1e-6, rtol=0)
 
 
+def test_curve_size_trains_and_is_saved_with_the_model(data, tmp_path):
+    out = tmp_path / "run"
+    main(parse_args(_args(data, out, "--curve-size", "16", "--max-steps", "2")))
+    model = DTCM.from_pretrained(out / "final")
+    assert model.config.curve_size == 16 and model.enhancer.curve_size == 16
+    assert json.loads((out / "train_args.json").read_text())["curve_size"] == 16
+    with pytest.raises(ValueError, match="curve_size must be an integer >= 8, got 4"):
+        main(parse_args(_args(data, tmp_path / "bad", "--curve-size", "4")))
+    with pytest.raises(ValueError, match="curve_size must be None or a short side of at least 8 pixels, got 4"):
+        model.config.replace(curve_size=4)
+
+
 # ------------------------------------------------------------------------------------------------------ args
 def test_recipe_then_flags(tmp_path):
     recipe = tmp_path / "r.json"

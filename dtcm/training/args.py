@@ -48,6 +48,7 @@ DEFAULTS: dict = dict(
     alpha=DTCMConfig.alpha,  # weight of the enhancement losses in L_total (Eq. 7)
     w_stc=DTCMConfig.w_stc,  # weight of L_STC (Eq. 7)
     k=DTCMConfig.k,  # frame-sharing factor during training (SPEC A3)
+    curve_size=None,  # estimate the curves on keyframes downscaled to this short side; None: the model's
     enhancer_bn="batch",  # the enhancer's BatchNorm while it trains: "batch" statistics, or "frozen" running ones
     lr=1e-5,  # AdamW learning rate (paper: 1e-5 from Kinetics weights; from scratch use ~1e-3)
     weight_decay=0.01,  # AdamW weight decay
@@ -125,6 +126,13 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--alpha", type=float, help=f"weight of the enhancement losses (Eq. 7, default {d('alpha')})")
     g.add_argument("--w-stc", type=float, help=f"weight of L_STC (Eq. 7, default {d('w_stc')})")
     g.add_argument("--k", type=int, help=f"frame-sharing factor while training (default {d('k')})")
+    g.add_argument(
+        "--curve-size",
+        type=int,
+        help="estimate the curves on keyframes downscaled to this short side, e.g. 56 for 112x112 clips (a "
+        "quarter of the enhancer's work; saved in the model's config, so inference does the same); default: the "
+        "model's (full size)",
+    )
     g.add_argument(
         "--enhancer-bn",
         choices=ENHANCER_BN,
@@ -265,6 +273,10 @@ def _validate(a: dict) -> None:
     for name, (low, _) in INTEGER_BOUNDS.items():
         need(isinstance(a[name], int) and a[name] >= low, f"{name} must be an integer >= {low}, got {a[name]!r}")
     need(a["max_steps"] is None or (isinstance(a["max_steps"], int) and a["max_steps"] >= 1), "max_steps must be >= 1")
+    need(
+        a["curve_size"] is None or (isinstance(a["curve_size"], int) and a["curve_size"] >= 8),
+        f"curve_size must be an integer >= 8, got {a['curve_size']!r}",
+    )
     for name, (low, exclusive) in FLOAT_BOUNDS.items():
         ok = a[name] > low if exclusive else a[name] >= low
         need(ok, f"{name} must be {'>' if exclusive else '>='} {low:g}, got {a[name]}")

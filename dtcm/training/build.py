@@ -96,6 +96,8 @@ def build_model(args, base_cfg, init_model, class_names, extra):
 
     changes = dict(k=args.k, alpha=args.alpha, w_stc=args.w_stc, clip_len=args.clip_len, crop_size=args.crop)
     changes.update(short_side=args.short_side, extra=extra)
+    if args.curve_size is not None:
+        changes.update(curve_size=args.curve_size)
     if class_names is not None:
         changes.update(num_classes=len(class_names), class_names=tuple(class_names))
     model = DTCM(base_cfg.uncalibrated().replace(**changes))  # an init's calibration fits its weights, not these
