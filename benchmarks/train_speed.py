@@ -6,13 +6,15 @@ random dark clips (B, 3, 16, 112, 112). Each k runs in its own subprocess so tha
 process's maximum RSS) is its own; "training memory" is that peak minus the RSS just before the first
 step (model and optimizer built), i.e. what the activations and gradients cost.
 
-Targets: k = 4 needs at most 0.75x the training memory of k = 1, and trains faster.
+Targets: k = 4 needs at most 0.75x the training memory of k = 1, and trains faster. With ``--curve-size N``
+the k = 4 step is measured once more with the curves estimated on keyframes downscaled to a short side of N
+(``dtcm train --curve-size``), and the report gives what that buys against full-size estimation.
 
 Timing uses one intra-op thread by default: on shared cores, OpenMP threads that spin while other processes
 hold the cores make multi-threaded timings swing by 10x. Steps are reported as median and best.
 
 Usage:
-    python3 benchmarks/train_speed.py [--batch-size 4] [--steps 3] [--model dtcm_shufflenetv2]
+    python3 benchmarks/train_speed.py [--batch-size 4] [--steps 3] [--model dtcm_shufflenetv2] [--curve-size 56]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--ks", default="1,4", help="frame-sharing factors to compare")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads; 0: torch's default")
     p.add_argument("--out", type=Path, default=HERE / "results" / "train_speed.json")
+    p.add_argument("--curve-size", type=int, default=None, help="also time k = 4 with curves estimated at this size")
     p.add_argument("--worker-k", type=int, default=None, help=argparse.SUPPRESS)  # internal: measure one k
     return p.parse_args(argv)
 
@@ -60,7 +63,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def measure(args, k: int) -> dict:
+def measure(args, k: int, curve_size: int | None = None) -> dict:
     """Run in a fresh process: build the model, one warm-up step, then time ``args.steps`` steps."""
     import torch
 
@@ -71,7 +74,7 @@ def measure(args, k: int) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = create_model(args.model, clip_len=args.clip_len, crop_size=args.crop, k=k)
+    model = create_model(args.model, clip_len=args.clip_len, crop_size=args.crop, k=k, curve_size=curve_size)
     step_module = TrainStep(model, "one-stage-total", k).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -102,6 +105,7 @@ def measure(args, k: int) -> dict:
     median = statistics.median(times)
     return {
         "k": k,
+        "curve_size": curve_size,
         "step_s_median": median,
         "step_s_min": min(times),
         "step_s": times,
@@ -119,17 +123,18 @@ def measure(args, k: int) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker_k is not None:
-        print("RESULT " + json.dumps(measure(args, args.worker_k)), flush=True)
+        print("RESULT " + json.dumps(measure(args, args.worker_k, args.curve_size)), flush=True)
         return 0
     import torch
 
-    ks = [int(v) for v in args.ks.split(",")]
+    runs = [(int(v), None) for v in args.ks.split(",")] + ([(4, args.curve_size)] if args.curve_size else [])
     rows = []
-    for k in ks:
+    for k, curve in runs:
         cmd = [sys.executable, __file__, "--worker-k", str(k), "--model", args.model]
+        cmd += ["--curve-size", str(curve)] if curve else []
         cmd += ["--batch-size", str(args.batch_size), "--clip-len", str(args.clip_len), "--crop", str(args.crop)]
         cmd += ["--steps", str(args.steps)] + (["--threads", str(args.threads)] if args.threads else [])
-        print(f"measuring k = {k} ...", flush=True)
+        print(f"measuring k = {k}" + (f", curves at {curve}" if curve else "") + " ...", flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode != 0 or not lines:
@@ -137,7 +142,7 @@ def main(argv=None) -> int:
             return 1
         rows.append(json.loads(lines[-1].removeprefix("RESULT ")))
 
-    by_k = {r["k"]: r for r in rows}
+    by_k = {r["k"]: r for r in rows if r["curve_size"] is None}
     report = {
         "benchmark": "train_speed",
         "model": args.model,
@@ -156,6 +161,10 @@ def main(argv=None) -> int:
         report["speedup_k4_over_k1"] = four["clips_per_s"] / one["clips_per_s"]
         report["target_memory_met"] = report["memory_ratio_k4_k1"] <= 0.75
         report["target_speed_met"] = report["speedup_k4_over_k1"] > 1.0
+    small = next((r for r in rows if r["curve_size"]), None)
+    if small and 4 in by_k:
+        report["speedup_curve_size_over_k4"] = small["clips_per_s"] / by_k[4]["clips_per_s"]
+        report["memory_ratio_curve_size_k4"] = small["train_mem_mb"] / by_k[4]["train_mem_mb"]
     print_table(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -168,11 +177,11 @@ def print_table(report: dict) -> None:
         f"\n{report['model']}, batch {report['batch_size']}, {report['clip']}, {report['setting']}; "
         f"{report['machine']}, torch {report['torch']}, load {report['load_average_1m']:.1f}"
     )
-    print("| k | step s (median / min) | clips/s (median / best) | peak RSS (MB) | training memory (MB) |")
-    print("|---|---|---|---|---|")
+    print("| k | curves at | step s (median / min) | clips/s (median / best) | peak RSS (MB) | training memory (MB) |")
+    print("|---|---|---|---|---|---|")
     for r in report["results"]:
         print(
-            f"| {r['k']} | {r['step_s_median']:.2f} / {r['step_s_min']:.2f} | {r['clips_per_s']:.2f} / "
+            f"| {r['k']} | {r.get('curve_size') or 'full size'} | {r['step_s_median']:.2f} / {r['step_s_min']:.2f} | {r['clips_per_s']:.2f} / "
             f"{r['clips_per_s_best']:.2f} | {r['peak_rss_mb']:.0f} | {r['train_mem_mb']:.0f} |"
         )
     if "memory_ratio_k4_k1" in report:
@@ -181,6 +190,11 @@ def print_table(report: dict) -> None:
             f"{'met' if report['target_memory_met'] else 'NOT met'}), peak RSS x{report['peak_rss_ratio_k4_k1']:.2f}, "
             f"speed x{report['speedup_k4_over_k1']:.2f} (target > 1: "
             f"{'met' if report['target_speed_met'] else 'NOT met'})"
+        )
+    if "speedup_curve_size_over_k4" in report:
+        print(
+            f"k = 4, curves on downscaled keyframes vs full size: speed x{report['speedup_curve_size_over_k4']:.2f}, "
+            f"training memory x{report['memory_ratio_curve_size_k4']:.2f}"
         )
 
 
