@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def street_clip() -> Path | None:
+    """Real people walking, darkened like ARID, made at test time from ``../shared`` (never committed): the last
+    seconds of vtest.avi, which the real validation set holds out from training. None without the shared data."""
+    import importlib.util
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    src = root.parent / "shared" / "data" / "real" / "vtest.avi"
+    if not src.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("make_examples", root / "scripts" / "make_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_real(src, Path(tempfile.mkdtemp(prefix="dtcm_street_")), seed=2023)
 
 
 def free_port() -> int:

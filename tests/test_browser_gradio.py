@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from servers import chromium
+from servers import chromium, street_clip
 from test_app_gradio import EXAMPLES, FIXTURE_VARIANT, ROOT, serve_app
 
 pytestmark = pytest.mark.browser
@@ -62,24 +62,9 @@ def _gallery_images_loaded(page, elem_id: str) -> int:
     )
 
 
-def _street_clip() -> Path:
-    """Real people walking, darkened like ARID, made at test time from ``../shared`` (never committed);
-    the project's own dark walk when the shared data is absent."""
-    import importlib.util
-
-    src = ROOT.parent / "shared" / "data" / "real" / "vtest.avi"
-    if not src.is_file():
-        return next(p for p in EXAMPLES if "walk" in p.name)
-    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "scripts" / "make_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = Path(tempfile.mkdtemp(prefix="dtcm_street_"))
-    return module.make_real(src, out, seed=2023)
-
-
 def test_recognise_shows_every_result_and_plays_the_enhanced_clip(app_page):
     page, shots = app_page
-    clip = _street_clip()
+    clip = street_clip() or next(p for p in EXAMPLES if "walk" in p.name)
     page.locator("#rec-video input[type=file]").set_input_files(str(clip))
     page.locator("#rec-video video").wait_for(timeout=30_000)  # the upload preview
     page.locator("#analyse-btn").click()
