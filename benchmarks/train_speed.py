@@ -181,8 +181,8 @@ def print_table(report: dict) -> None:
     print("|---|---|---|---|---|---|")
     for r in report["results"]:
         print(
-            f"| {r['k']} | {r.get('curve_size') or 'full size'} | {r['step_s_median']:.2f} / {r['step_s_min']:.2f} | {r['clips_per_s']:.2f} / "
-            f"{r['clips_per_s_best']:.2f} | {r['peak_rss_mb']:.0f} | {r['train_mem_mb']:.0f} |"
+            f"| {r['k']} | {r.get('curve_size') or 'full size'} | {r['step_s_median']:.2f} / {r['step_s_min']:.2f} | "
+            f"{r['clips_per_s']:.2f} / {r['clips_per_s_best']:.2f} | {r['peak_rss_mb']:.0f} | {r['train_mem_mb']:.0f} |"
         )
     if "memory_ratio_k4_k1" in report:
         print(

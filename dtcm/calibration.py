@@ -260,9 +260,9 @@ def calibrate_logits(sets: dict, real: tuple[str, ...]) -> dict:
     The temperature minimises the NLL of the synthetic held-out clips alone. Fitting it to the real clips too
     let the mistakes on the two real sources never trained on (a dark yard; a Jump clip called Push at
     p = 0.99) set it: T rose from 1.0 without them to about 1.7 and left every other answer underconfident (ECE
-    after 0.11-0.17 on either kind of clip against 0.06-0.10 before). ``min_energy`` lets 95% of the synthetic clips through; ``not_sure_below`` is
-    :func:`not_sure_below_for` on the real clips that pass, so the real clips are what the threshold is chosen
-    on, and the temperature never sees them.
+    after 0.11-0.17 on either kind of clip against 0.06-0.10 before). ``min_energy`` lets 95% of the synthetic
+    clips through; ``not_sure_below`` is :func:`not_sure_below_for` on the real clips that pass, so the real
+    clips are what the threshold is chosen on, and the temperature never sees them.
 
     Args:
         sets: ``{name: {"logits": (N, C), "labels": (N,)}}`` with a ``"synthetic"`` entry and the ``real`` ones;

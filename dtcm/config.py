@@ -12,6 +12,7 @@ from dtcm.video import LIMITS
 
 CONFIG_NAME = "config.json"  # a model folder: this file and WEIGHTS_NAME (save_pretrained writes both)
 WEIGHTS_NAME = "model.safetensors"
+MIN_CURVE_SIZE = 8  # the smallest short side curves may be estimated at (config curve_size, dtcm train --curve-size)
 
 __all__ = ["ARID_CLASSES", "DTCMConfig", "KINETICS_MEAN_255"]
 
@@ -98,10 +99,14 @@ class DTCMConfig:
         _check_int(self, "curve_iterations", 1, MAX_CURVE_ITERATIONS)
         _check(
             self.curve_size is None
-            or (isinstance(self.curve_size, int) and not isinstance(self.curve_size, bool) and self.curve_size >= 8),
+            or (
+                isinstance(self.curve_size, int)
+                and not isinstance(self.curve_size, bool)
+                and self.curve_size >= MIN_CURVE_SIZE
+            ),
             "curve_size",
             self.curve_size,
-            "None or a short side of at least 8 pixels",
+            f"None or a short side of at least {MIN_CURVE_SIZE} pixels",
         )
         _check(isinstance(self.extra, dict), "extra", self.extra, "a JSON object")
         _check_number(self, "temperature", 0.0, math.inf, low_open=True)

@@ -54,8 +54,7 @@ def make_real(src: Path, out: Path, seed: int, name: str = "dark_street_walk.mp4
     if not Path(src).is_file():
         raise FileNotFoundError(f"no such footage file: {src}")
     info = video.probe(src)
-    first = max(0, info.frames - int(REAL_SECONDS * info.fps))
-    idx = np.arange(first, min(info.frames, first + int(REAL_SECONDS * info.fps)))  # (N,)
+    idx = np.arange(max(0, info.frames - int(REAL_SECONDS * info.fps)), info.frames)  # (N,) the last seconds
     frames = video.read_frames(src, idx)  # (N, H, W, 3) at the file's size
     frames = np.stack([cv2.resize(f, REAL_SIZE, interpolation=cv2.INTER_AREA) for f in frames])
     dark = darken(frames, np.random.default_rng([seed, 99]))

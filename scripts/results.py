@@ -179,7 +179,7 @@ def render(res) -> str:
         "`wstc*.json`: 3D-ShuffleNetV2 + LightDCE, 16x112x112; backbone pretrained on well-lit synthetic clips,",
         "then 6 epochs on the dark clips behind the frozen lightdce-real enhancer, then 60 joint steps), the",
         "weights shipped before issue 10; the shipped weights are now those models fine-tuned towards real",
-        "footage, measured per variant in \"Real footage\" below (seed 3 Top-1 87.1-88.6%). The paper's are",
+        'footage, measured per variant in "Real footage" below (seed 3 Top-1 87.1-88.6%). The paper\'s are',
         "3D-ResNeXt-101 at 64x112x112 from Kinetics-400 weights on ARID, trained 50 epochs. The",
         "numbers are not comparable in level, only in trend; we report what we measured, whichever way it goes.",
         "",

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from dtcm.checksums import read_json
-from dtcm.config import ENHANCERS, DTCMConfig
+from dtcm.config import ENHANCERS, MIN_CURVE_SIZE, DTCMConfig
 
 __all__ = [
     "BOUNDS",
@@ -274,8 +274,8 @@ def _validate(a: dict) -> None:
         need(isinstance(a[name], int) and a[name] >= low, f"{name} must be an integer >= {low}, got {a[name]!r}")
     need(a["max_steps"] is None or (isinstance(a["max_steps"], int) and a["max_steps"] >= 1), "max_steps must be >= 1")
     need(
-        a["curve_size"] is None or (isinstance(a["curve_size"], int) and a["curve_size"] >= 8),
-        f"curve_size must be an integer >= 8, got {a['curve_size']!r}",
+        a["curve_size"] is None or (isinstance(a["curve_size"], int) and a["curve_size"] >= MIN_CURVE_SIZE),
+        f"curve_size must be an integer >= {MIN_CURVE_SIZE}, got {a['curve_size']!r}",
     )
     for name, (low, exclusive) in FLOAT_BOUNDS.items():
         ok = a[name] > low if exclusive else a[name] >= low
