@@ -331,7 +331,10 @@ def test_predict(tiny, dataset_dir):
 def test_predict_and_evaluate_cli_json(model_dir, dataset_dir, tmp_path, capsys):
     clip = str(dataset_dir / "Drink" / "Drink_1.mp4")
     assert main(["predict", clip, "--model", str(model_dir), "--json", "--k", "2"]) == 0
-    top = json.loads(capsys.readouterr().out)
+    answer = json.loads(capsys.readouterr().out)
+    assert set(answer) == {"sure", "reason", "top5"} and isinstance(answer["sure"], bool)
+    assert isinstance(answer["reason"], str) and answer["reason"]  # a sentence either way
+    top = answer["top5"]
     assert len(top) == 3 and set(top[0]) == {"label", "prob"} and top[0]["label"] in CLASSES
     assert main(["predict", clip, "--model", str(model_dir)]) == 0
     assert capsys.readouterr().out.startswith("1. ")

@@ -16,7 +16,11 @@ def add_cli_arguments(parser) -> None:
     parser.add_argument("--revision", default=None, help="branch, tag or commit of a Hub repo")
     parser.add_argument("--k", type=int, default=None, help="frame-sharing factor (default: the model's)")
     parser.add_argument("--topk", type=int, default=5, help="how many classes to print (default 5)")
-    parser.add_argument("--json", action="store_true", help='print [{"label": ..., "prob": ...}, ...]')
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"sure": ..., "reason": ..., "top5": [{"label": ..., "prob": ...}, ...]}',
+    )
 
 
 def cli_main(args) -> int:
@@ -26,7 +30,9 @@ def cli_main(args) -> int:
     result = recognise(model, args.clip, k=args.k, topk=args.topk)
     top, verdict = result["top"], result["verdict"]
     if args.json:
-        print(json.dumps([{"label": label, "prob": round(p, 6)} for label, p in top]))
+        # the verdict travels with the guesses: a script must not read a "not sure" guess as an answer
+        top5 = [{"label": label, "prob": round(p, 6)} for label, p in top]
+        print(json.dumps({"sure": bool(verdict["sure"]), "reason": verdict["reason"], "top5": top5}))
         return 0
     if not verdict["sure"]:
         print(f"not sure: {verdict['reason']}")
