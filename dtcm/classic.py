@@ -5,8 +5,8 @@ new array of the same shape and dtype; the input is never modified. All work is 
 whole clip (colour conversions and look-up tables run once on the frames stacked as one tall image).
 
 - ``gic``: gamma intensity correction, one 256-entry LUT per clip applied to R, G and B alike.
-- ``hist_eq``: histogram equalisation of each frame's luma (Y of YCrCb); Cr and Cb are kept.
-- ``clahe``: contrast-limited adaptive histogram equalisation of each frame's luma; chroma kept.
+- ``hist_eq``: histogram equalisation of each frame's luma (BT.601 Y); colour carried over (hue kept).
+- ``clahe``: contrast-limited adaptive histogram equalisation of each frame's luma; colour carried over.
 - ``msr``: multi-scale retinex per channel, optionally with colour restoration (MSRCR), then a robust
   percentile stretch over the whole clip.
 
@@ -166,22 +166,33 @@ def gic(frames: np.ndarray, gamma: float | None = None) -> np.ndarray:
 
 
 def _on_luma(frames: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Apply ``fn`` ((H, W) uint8 -> (H, W) uint8) to each frame's Y channel; Cr and Cb stay as they are."""
+    """Apply ``fn`` ((H, W) uint8 -> (H, W) uint8) to each frame's luma Y and carry the colour over.
+
+    Each pixel's offsets from its luma, ``c - Y`` for c in R, G, B (its chroma), are scaled by the luma gain
+    ``Y' / Y``, so a brightened pixel keeps its hue and its saturation relative to its brightness (keeping Cb and
+    Cr unchanged instead would grey out every dark colour that is lifted). Where that would push a channel past
+    255 the scale is lowered to the largest that fits: the hue and the new luma ``Y'`` stay exact.
+    """
     clip, single = _check(frames)
     if clip.size == 0:
         return _finish(clip.copy(), single)
     t, h, w, _ = clip.shape
-    ycc = cv2.cvtColor(_stacked(clip), cv2.COLOR_RGB2YCrCb)  # (T*H, W, 3)
-    y = np.ascontiguousarray(ycc[..., 0]).reshape(t, h, w)  # (T, H, W)
+    rgb = clip.astype(np.float32)  # (T, H, W, 3)
+    y = rgb @ _LUMA.astype(np.float32)  # (T, H, W) BT.601 luma
+    y8 = np.rint(y).astype(np.uint8)
+    y2 = np.empty((t, h, w), np.float32)
     for i in range(t):
-        y[i] = fn(y[i])
-    ycc[..., 0] = y.reshape(t * h, w)
-    out = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
-    return _finish(out.reshape(clip.shape), single)
+        y2[i] = fn(y8[i])
+    chroma = rgb - y[..., None]  # (T, H, W, 3); its luma is 0
+    scale = y2 / np.maximum(y, 1e-3)
+    top = chroma.max(-1)  # > 0 unless the pixel is grey
+    fits = np.where(top > 0, (255.0 - y2) / np.maximum(top, 1e-6), np.inf)
+    out = y2[..., None] + np.minimum(scale, fits)[..., None] * chroma
+    return _finish(np.clip(np.rint(out), 0, 255).astype(np.uint8), single)
 
 
 def hist_eq(frames: np.ndarray) -> np.ndarray:
-    """Histogram equalisation of each frame's luma (``cv2.equalizeHist`` on Y of YCrCb), chroma kept.
+    """Histogram equalisation of each frame's luma (``cv2.equalizeHist`` on BT.601 Y), colour carried over.
 
     Args:
         frames: (T, H, W, 3) or (H, W, 3) uint8 RGB.
@@ -193,7 +204,7 @@ def hist_eq(frames: np.ndarray) -> np.ndarray:
 
 
 def clahe(frames: np.ndarray, clip_limit: float = 2.0, tile: int = 8) -> np.ndarray:
-    """Contrast-limited adaptive histogram equalisation of each frame's luma, chroma kept.
+    """Contrast-limited adaptive histogram equalisation of each frame's luma, colour carried over.
 
     Args:
         frames: (T, H, W, 3) or (H, W, 3) uint8 RGB.

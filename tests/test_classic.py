@@ -162,16 +162,45 @@ def test_gic_uses_one_gamma_per_clip():
     np.testing.assert_array_equal(gic(clip)[1], gic(clip[1], gamma=gamma))
 
 
+def dark_colours(h: int = 64) -> np.ndarray:
+    """Five dark colour columns (red, green, blue, orange, purple) 16 px wide, each a ramp from 30 % to full: (H, 80, 3)."""
+    colours = np.array([(40, 10, 5), (8, 35, 10), (5, 10, 45), (45, 25, 5), (30, 8, 35)], np.float32)
+    ramp = np.linspace(0.3, 1.0, h, dtype=np.float32)
+    img = ramp[:, None, None, None] * colours[None, :, None, :]  # (H, 5, 1, 3)
+    return np.rint(img).repeat(16, 2).reshape(h, 80, 3).astype(np.uint8)
+
+
+def hue_saturation(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HSV hue (degrees) and saturation ((max - min) / max) of uint8 RGB frames."""
+    hsv = cv2.cvtColor(frames.astype(np.float32) / 255, cv2.COLOR_RGB2HSV)
+    return hsv[..., 0], hsv[..., 1]
+
+
 @pytest.mark.parametrize("fn", [hist_eq, clahe], ids=["he", "clahe"])
-def test_luma_methods_keep_grey_grey_and_chroma(fn):
+def test_luma_methods_keep_grey_grey(fn):
     grey = dark_gradient()
     out = fn(grey)
     assert np.abs(out.astype(int) - out[..., :1]).max() <= 1  # R, G and B stay equal
     assert luma(out).mean() > luma(grey).mean()
-    clip = dark_clip(peak=60)
-    before = cv2.cvtColor(clip[0], cv2.COLOR_RGB2YCrCb).astype(float)
-    after = cv2.cvtColor(fn(clip)[0], cv2.COLOR_RGB2YCrCb).astype(float)
-    assert np.abs(after[..., 1:] - before[..., 1:]).mean() < 2  # Cr, Cb kept (up to clipping/rounding)
+
+
+@pytest.mark.parametrize("fn", [hist_eq, clahe], ids=["he", "clahe"])
+def test_luma_methods_keep_the_hue_and_saturation_of_a_dark_coloured_input(fn):
+    frame = dark_colours()
+    out = fn(frame)
+    assert luma(out).mean() > luma(frame).mean() + 5
+    h0, s0 = hue_saturation(frame)
+    h1, s1 = hue_saturation(out)
+    shown = (out.max(-1) > 10) & (out.max(-1) < 255)  # neither mapped to black nor at the top of the gamut
+    assert shown.mean() > 0.4
+    assert np.abs((h1 - h0 + 180) % 360 - 180)[shown].max() < 4  # hue kept (up to 8-bit rounding)
+    assert (s1 / s0)[shown].min() > 0.95  # not greyed out: keeping Cb, Cr as they were gave 0.12 (HE), 0.45 (CLAHE)
+
+
+def test_luma_methods_put_luma_where_the_equalisation_puts_it():
+    frame = dark_colours()
+    y8 = np.rint(luma(frame)).astype(np.uint8)
+    assert np.abs(luma(hist_eq(frame)) - cv2.equalizeHist(y8)).max() <= 1  # colour carried over, luma exact
 
 
 def test_clahe_tile_and_limit_matter():
