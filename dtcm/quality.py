@@ -1,20 +1,21 @@
 """No-reference enhancement quality on real photos or clips: the measures the project holds its enhancers to.
 
-For each enhancer, over a folder of photos (jpg, png, bmp, webp) and/or clips, every input shrunk so its long
-side is at most ``long_side``:
+Each enhancer runs over a folder of photos (jpg, png, bmp, webp) and/or clips, every input shrunk so its long
+side is at most ``long_side``; the measures are defined in ``dtcm.quality_measures`` and pooled here:
 
-    luma_out       mean output luma (Y of YCrCb, 0..255) over all inputs
+    luma_out       mean output luma over all inputs
     dark_luma_out  mean output luma of the inputs darker than luma 60
+    loe            lightness order error (mean over inputs; a clip's is the mean over its frames)
+    chroma_noise   chroma noise of the output, grey levels (mean over inputs)
     blown_pct      % of output pixels whose brightest channel is >= 250
-    false_colour   % of clearly coloured 32x32 input patches whose dominant channel changes
-    cast           local colour cast: mean over 32x32 patches of the L1 distance between input and output
-                   chromaticities (channel means over their sum), x100
+    false_colour   % of clearly coloured 32x32 input patches whose dominant channel changes (hue flips)
+    cast           local colour cast over 32x32 patches, x100
     lit_change     mean absolute luma change (grey levels) on inputs that are already lit (luma > 90)
     stc            L_STC (SPEC A6) of the enhanced clips (clips only)
     ms_per_mp      enhancement time per megapixel of input, milliseconds
 
 Example:
-    $ dtcm quality ../shared/data/enhance_test --zerodce-published runs/zerodce-published --sheet reports/q.png
+    $ dtcm quality ../shared/data/enhance_test --zerodce-published ../shared/weights/zerodce-official/Epoch99.pth
 """
 
 from __future__ import annotations
@@ -27,18 +28,16 @@ import cv2
 import numpy as np
 
 from dtcm.checks import IMAGE_SUFFIXES, SCAN_VIDEO_SUFFIXES, files_under, is_image
+from dtcm.pipeline import ESTIMATE_SIZE
+from dtcm.quality_measures import DARK_LUMA, LIT_LUMA, frame_stats
 
-__all__ = ["frame_stats", "measure", "load_inputs", "contact_sheet", "learned", "classical", "METRICS"]
+__all__ = ["frame_stats", "measure", "load_inputs", "contact_sheet", "learned", "classical", "identity", "METRICS"]
 
-BLOWN_LEVEL = 250  # a pixel is blown out when its brightest channel reaches this
-PATCH = 32  # patch side for false colour and local cast
-COLOURED_MARGIN = 0.05  # a patch is clearly coloured when its top chromaticity leads the next by this much
-MIN_PATCH_LEVEL = 4.0  # ... and its mean level is at least this (0..255): darker patches have no colour to keep
-DARK_LUMA, LIT_LUMA = 60.0, 90.0
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 METRICS = {  # key -> column header
     "luma_out": "mean luma",
     "dark_luma_out": "luma of dark (<60) in",
+    "loe": "LOE",
+    "chroma_noise": "chroma noise",
     "blown_pct": "blown-out %",
     "false_colour": "false colour %",
     "cast": "local cast x100",
@@ -46,35 +45,7 @@ METRICS = {  # key -> column header
     "stc": "L_STC (clips)",
     "ms_per_mp": "ms / MP",
 }
-
-
-def _patch_means(frames: np.ndarray) -> np.ndarray:
-    """uint8 (T, H, W, 3) -> float (T, H // 32, W // 32, 3) channel means of whole 32x32 patches."""
-    t, h, w, _ = frames.shape
-    h, w = h // PATCH * PATCH, w // PATCH * PATCH
-    x = frames[:, :h, :w].astype(np.float32).reshape(t, h // PATCH, PATCH, w // PATCH, PATCH, 3)
-    return x.mean(axis=(2, 4))  # (T, h, w, 3)
-
-
-def frame_stats(x: np.ndarray, y: np.ndarray) -> dict:
-    """Sums and counts for one input/output pair of uint8 (T, H, W, 3) clips (a photo is T = 1)."""
-    lx, ly = x.astype(np.float32) @ LUMA, y.astype(np.float32) @ LUMA
-    px, py = _patch_means(x), _patch_means(y)
-    cx = px / np.maximum(px.sum(-1, keepdims=True), 1e-6)
-    cy = py / np.maximum(py.sum(-1, keepdims=True), 1e-6)
-    top2 = np.sort(cx, axis=-1)[..., -2:]
-    coloured = ((top2[..., 1] - top2[..., 0]) > COLOURED_MARGIN) & (px.mean(-1) >= MIN_PATCH_LEVEL)
-    flipped = coloured & (cx.argmax(-1) != cy.argmax(-1))
-    return {
-        "luma_in": float(lx.mean()),
-        "luma_out": float(ly.mean()),
-        "blown": float((y.max(-1) >= BLOWN_LEVEL).mean()),
-        "coloured": int(coloured.sum()),
-        "flipped": int(flipped.sum()),
-        "cast_sum": float(np.abs(cx - cy).sum(-1).sum()),
-        "patches": int(cx.shape[0] * cx.shape[1] * cx.shape[2]),
-        "change": float(np.abs(ly - lx).mean()),
-    }
+DIGITS = {"stc": 4, "blown_pct": 2, "false_colour": 2, "chroma_noise": 2}  # decimals in the table; else 1
 
 
 def _stc(x: np.ndarray, y: np.ndarray) -> float:
@@ -112,6 +83,8 @@ def measure(inputs: list[np.ndarray], enhance: Callable[[np.ndarray], np.ndarray
     metrics = {
         "luma_out": float(np.mean([s["luma_out"] for s in stats])),
         "dark_luma_out": float(np.mean(dark)) if dark else None,
+        "loe": float(np.mean([s["loe"] for s in stats])),
+        "chroma_noise": float(np.mean([s["chroma_noise"] for s in stats])),
         "blown_pct": 100 * float(np.mean([s["blown"] for s in stats])),
         "false_colour": 100 * sum(s["flipped"] for s in stats) / coloured if coloured else None,
         "cast": 100 * sum(s["cast_sum"] for s in stats) / max(1, sum(s["patches"] for s in stats)),
@@ -179,20 +152,37 @@ def list_inputs(root: str | Path, split: str = "all") -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------- enhancers
-def learned(spec: str, k: int | None = None, adaptive: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """A model's enhancer as uint8 frames -> frames (full-size curves; k: the model's, 1 for a photo).
+def _load(spec: str):
+    """A model folder, variant or repo id; or the Zero-DCE authors' ``.pth``, converted in memory (nothing written)."""
+    if str(spec).endswith(".pth"):
+        from dtcm.zerodce_import import import_zerodce
 
-    ``adaptive`` applies the pipeline's decision for clips that are not dark (dtcm.adaptive).
+        return import_zerodce(spec)
+    from dtcm.hub import resolve_model
+
+    return resolve_model(spec)
+
+
+def learned(
+    spec: str, k: int | None = None, adaptive: bool = False, estimate_size: int | None = ESTIMATE_SIZE
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A model's enhancer as uint8 frames -> frames, as ``dtcm enhance`` runs it.
+
+    A photo gets k = 1 and full-size curves; a clip the model's k (or ``k``) and curves estimated on keyframes
+    of short side ``estimate_size`` (None: full size). ``adaptive`` applies the pipeline's decision for inputs
+    that are not dark (dtcm.adaptive).
     """
     from dtcm import adaptive as adapt
     from dtcm.darkness import darkness_score, segment_indices
-    from dtcm.hub import resolve_model
     from dtcm.pipeline import enhance_frames
 
-    model = resolve_model(spec)
+    model = _load(spec)
 
     def run(frames):
-        y = enhance_frames(model, frames, k=1 if len(frames) == 1 else k, estimate_size=None)
+        if len(frames) == 1:
+            y = enhance_frames(model, frames, k=1, estimate_size=None)
+        else:
+            y = enhance_frames(model, frames, k=k, estimate_size=estimate_size)
         if not adaptive:
             return y
         dv = darkness_score(frames[segment_indices(len(frames))])
@@ -206,6 +196,11 @@ def classical(name: str) -> Callable[[np.ndarray], np.ndarray]:
     from dtcm.classic import enhance_classic
 
     return lambda frames: enhance_classic(name, frames)
+
+
+def identity(frames: np.ndarray) -> np.ndarray:
+    """The input itself: the table's reference row (LOE 0, the input's own chroma noise and luma)."""
+    return frames.copy()
 
 
 # ----------------------------------------------------------------------------------- contact sheet
@@ -248,7 +243,6 @@ def format_table(results: dict[str, dict]) -> str:
     head = "| enhancer | " + " | ".join(METRICS.values()) + " |"
     rows = [head, "|" + "---|" * (len(METRICS) + 1)]
     for name, m in results.items():
-        digits = {"stc": 4, "blown_pct": 2, "false_colour": 2}
-        cells = ["-" if m[key] is None else f"{m[key]:.{digits.get(key, 1)}f}" for key in METRICS]
+        cells = ["-" if m[key] is None else f"{m[key]:.{DIGITS.get(key, 1)}f}" for key in METRICS]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
