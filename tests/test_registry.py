@@ -33,7 +33,7 @@ def test_variants_keep_their_configs():
 
 
 def test_unknown_names_and_kinds_fail_loudly():
-    with pytest.raises(ValueError, match="unknown backbone 'resnet7'; known: mobilenetv2, "):
+    with pytest.raises(ValueError, match="unknown backbone 'resnet7'; known: i3d, i3d_tiny_test, mobilenetv2, "):
         registry.create_model("backbone", "resnet7")
     with pytest.raises(ValueError, match="unknown kind 'loss'"):
         registry.list_models("loss")

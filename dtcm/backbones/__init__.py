@@ -1,5 +1,5 @@
-"""Action classifiers (SPEC A5): 3D ResNets / ResNeXt (Hara et al.) and 3D MobileNetV2 / ShuffleNetV2
-(Köpüklü et al.), built by name.
+"""Action classifiers (SPEC A5): 3D ResNets / ResNeXt (Hara et al.), 3D MobileNetV2 / ShuffleNetV2
+(Köpüklü et al.) and I3D (Carreira & Zisserman), built by name.
 
 Every backbone takes clips (B, 3, T, H, W), has ``num_features`` (the width before the linear head) and
 ``forward(x) -> (B, num_classes)`` logits; ``forward_features`` and ``forward_head`` split the two.
@@ -20,12 +20,14 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dtcm import registry
+from dtcm.backbones.i3d import I3D
 from dtcm.backbones.mobilenetv2 import MobileNetV2
 from dtcm.backbones.resnet import ResNet3d
 from dtcm.backbones.shufflenetv2 import ShuffleNetV2
 
 __all__ = [
     "HARA_COMPATIBLE",
+    "I3D",
     "MobileNetV2",
     "ResNet3d",
     "ShuffleNetV2",
