@@ -198,6 +198,9 @@ register_variant("dtcm_resnet101", backbone="resnet101")
 # CPU-friendly backbones of the shipped demo weights
 register_variant("dtcm_mobilenetv2", backbone="mobilenetv2")
 register_variant("dtcm_shufflenetv2", backbone="shufflenetv2")
+# I3D from DeepMind's Kinetics-400 weights (dtcm import-i3d): RGB in [-1, 1], 32 frames of 224x224
+I3D_INPUT = dict(pixel_scale=2.0, mean=(1.0, 1.0, 1.0), std=(1.0, 1.0, 1.0))  # the backbone sees 2 x - 1
+register_variant("dtcm_i3d", backbone="i3d", clip_len=32, crop_size=224, short_side=256, **I3D_INPUT)
 # baselines
 register_variant("zerodce_resnext101", backbone="resnext101", clip_len=64, enhancer="zerodce", k=1)
 register_variant("resnext101", backbone="resnext101", clip_len=64, enhancer="none")
@@ -206,6 +209,7 @@ register_variant("dtcm_tiny_test", backbone="resnet_tiny_test", clip_len=8, crop
 register_variant(
     "dtcm_mobilenetv2_tiny_test", backbone="mobilenetv2_tiny_test", clip_len=8, crop_size=32, short_side=36
 )
+register_variant("dtcm_i3d_tiny_test", backbone="i3d_tiny_test", clip_len=8, crop_size=32, short_side=36, **I3D_INPUT)
 
 
 def variant_config(name: str) -> DTCMConfig:

