@@ -29,6 +29,7 @@ __all__ = [
 SC = 112.0  # the luma a "normal" frame has (Eq. 12)
 TAU = 0.877  # ARID's mean darkness (Eq. 14)
 SEGMENTS = 8  # frames sampled per video, one per equal segment
+BT601 = np.array([0.299, 0.587, 0.114])  # luma weights of R, G, B
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
@@ -43,10 +44,16 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 
 
 def frame_luma(frames: np.ndarray) -> np.ndarray:
-    """Mean luma (Y of YCrCb, BT.601 weights, 0..255) of each frame: (N, H, W, 3) uint8 -> (N,)."""
-    frames = _check_frames(frames).astype(np.float64)
-    y = 0.299 * frames[..., 0] + 0.587 * frames[..., 1] + 0.114 * frames[..., 2]
-    return y.mean(axis=(1, 2))
+    """Mean luma (Y of YCrCb, BT.601 weights, 0..255) of each frame: (N, H, W, 3) uint8 -> (N,).
+
+    The mean of Y is the weighted mean of the channel means, taken one frame at a time (exact sums in double):
+    no float copy of the frames is made, whatever their size.
+    """
+    import cv2
+
+    frames = _check_frames(frames)
+    means = np.array([cv2.mean(np.ascontiguousarray(f))[:3] for f in frames]).reshape(-1, 3)  # (N, 3)
+    return means @ BT601
 
 
 def frame_scores(frames: np.ndarray, sc: float = SC) -> np.ndarray:

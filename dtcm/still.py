@@ -18,7 +18,10 @@ MAX_SIDE = 640  # photos are shown and enhanced with their long side at most thi
 
 
 def load_photo(path: str) -> np.ndarray:
-    """uint8 (H, W, 3) RGB, shrunk (INTER_AREA) so the long side is at most ``MAX_SIDE``."""
+    """uint8 (H, W, 3) RGB, shrunk (INTER_AREA) so the long side is at most ``MAX_SIDE``.
+
+    The header's size is checked before decoding (``dtcm.images.check_image``).
+    """
     import cv2
 
     from dtcm.images import read_image
@@ -26,7 +29,8 @@ def load_photo(path: str) -> np.ndarray:
     img = read_image(path)
     s = MAX_SIDE / max(img.shape[:2])
     if s < 1:
-        img = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))  # (width, height)
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     return img
 
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from dtcm.images import is_image
-from dtcm.service.inputs import ServiceError, check_k, check_path, check_seconds, video_call
+from dtcm.service.inputs import ServiceError, check_k, check_path, check_seconds, image_call, video_call
 from dtcm.service.models import default_variant, get_model, in_model_slot
 from dtcm.service.panels import panels, to_uint8
 from dtcm.service.predict import classify, topk
@@ -191,7 +191,7 @@ def _analyse_photo(path: str, model, variant, timings: dict, t0: float) -> dict:
     if model.enhancer is None:
         raise ServiceError("recognition needs a clip, and this variant has no enhancer to apply to a photo")
     t = time.perf_counter()
-    photo = still.load_photo(path)
+    photo = image_call(still.load_photo, path)
     dv = darkness.darkness_score(photo[None])
     timings["decode"] = time.perf_counter() - t
     t = time.perf_counter()

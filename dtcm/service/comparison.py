@@ -7,7 +7,7 @@ import time
 
 from dtcm.images import is_image
 from dtcm.pipeline import PUBLISHED_ENV
-from dtcm.service.inputs import ServiceError, check_k, check_path, video_call
+from dtcm.service.inputs import ServiceError, check_k, check_path, image_call, video_call
 from dtcm.service.models import get_model, in_model_slot, list_variants
 from dtcm.service.panels import mean_luma, panels, to_uint8
 from dtcm.service.predict import classify, topk
@@ -113,7 +113,7 @@ def _compare_photo(path: str, methods, model) -> dict:
     from dtcm import classic, still
     from dtcm.enhance_cli import enhance_frames
 
-    photo = still.load_photo(path)
+    photo = image_call(still.load_photo, path)
     out = {"_order": list(methods), "_note": still.IMAGE_NOTE}
     for m in methods:
         if m == "none":

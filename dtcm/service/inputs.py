@@ -52,6 +52,13 @@ def video_call(fn, *args, **kwargs):
     return _translated(VideoError, fn, *args, **kwargs)
 
 
+def image_call(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with a ``dtcm.images.ImageError`` turned into a ``ServiceError``."""
+    from dtcm.images import ImageError
+
+    return _translated(ImageError, fn, *args, **kwargs)
+
+
 def storage_call(fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` with a ``dtcm.storage.StorageError`` turned into a ``ServiceError``."""
     from dtcm.storage import StorageError

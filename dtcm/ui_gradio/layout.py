@@ -14,6 +14,7 @@ import gradio as gr
 from dtcm import presentation as ui
 from dtcm import service
 from dtcm.ui_gradio.files import image_file
+from dtcm.ui_gradio.photo import photo_input
 
 __all__ = ["CSS", "HEADER", "QUIET_UNPLAYABLE_JS", "about_tab", "compare_tab", "finetune_tab", "recognise_tab"]
 
@@ -188,9 +189,7 @@ def _recognise_results(c: SimpleNamespace) -> None:
             c.seg_run = gr.Button("Recognise this segment", elem_id="segment-btn", scale=1)
             c.seg_enhance = gr.Button("Enhance from here", elem_id="segment-enhance-btn", scale=1)
     with gr.Accordion("A photo instead: enhance it (recognition needs a clip)", open=False):
-        c.photo = gr.Image(
-            label=f"Photo ({', '.join(ui.PHOTO_TYPES)})", type="filepath", sources=["upload"], elem_id="photo"
-        )
+        c.photo = photo_input(label=f"Photo ({', '.join(ui.PHOTO_TYPES)})", sources=["upload"], elem_id="photo")
         c.photo_run = gr.Button("Enhance the photo", elem_id="photo-btn")
         c.photo_out = gr.ImageSlider(label="Before / after", type="filepath", interactive=False, elem_id="photo-after")
         c.photo_note = gr.Markdown(elem_id="photo-note")

@@ -134,6 +134,11 @@ def _probe_impl(path: str, limits: Limits) -> VideoInfo:
             f"{name} is {w}x{h} pixels, smaller than the smallest accepted frame ({limits.min_side}x"
             f"{limits.min_side}); please upload a larger video."
         )
+    if max(w, h) > limits.max_aspect * min(w, h):
+        raise UnsupportedVideo(
+            f"{name} is {w}x{h} pixels, an aspect ratio of {max(w, h) / min(w, h):.0f}:1, beyond the "
+            f"{limits.max_aspect:g}:1 accepted; please upload a video of a usual shape."
+        )
     return VideoInfo(frames, fps, w, h, duration, codec, rotation)
 
 
@@ -188,10 +193,12 @@ def _even(x: float) -> int:
 
 
 def _out_size(info: VideoInfo, size, n: int, limits: Limits) -> tuple[int, int]:
-    """(width, height) to return: the requested short side, capped so n frames fit the byte budget."""
+    """(width, height) to return: the requested short side, capped in long side, pixels per frame and so that n
+    frames fit the byte budget (aspect kept)."""
     w, h = info.width, info.height
     short = min(w, h)
     scale = (size if size else min(short, limits.max_short_side)) / short
+    scale = min(scale, limits.max_long_side / max(w, h), math.sqrt(limits.max_frame_pixels / (w * h)))
     budget = limits.max_output_bytes / (3 * max(n, 1))
     if w * h * scale * scale > budget:
         scale = math.sqrt(budget / (w * h))

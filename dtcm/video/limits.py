@@ -25,6 +25,9 @@ class Limits:
     max_duration_s: float = 3600.0  # longer files are refused; shorter ones are sampled, never decoded whole
     max_input_pixels: int = 7680 * 4320  # coded frame area above 8K is refused
     max_short_side: int = 720  # with size=None, frames come back at most this short side (4K -> 720p)
+    max_long_side: int = 2048  # frames come back at most this long side, whatever size was asked for
+    max_frame_pixels: int = 2048 * 720  # frames come back at most this many pixels each, whatever size was asked for
+    max_aspect: float = 8.0  # a long side more than this many times the short side is refused (panoramas: 2-6)
     max_frames: int = 900  # frames one call returns at most (read_video keeps the first ones)
     max_output_bytes: int = 768 << 20  # frames one call returns; resolution drops to fit
     worker_memory_bytes: int = 4 << 30  # address-space limit (RLIMIT_AS) of the worker, set as it starts
