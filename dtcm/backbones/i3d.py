@@ -151,9 +151,10 @@ class I3D(PooledClassifier):
         dropout: dropout before the linear head.
 
     Example:
-        >>> model = I3D(num_classes=11, width_mult=0.125)
-        >>> model(torch.randn(1, 3, 8, 32, 32)).shape
-        torch.Size([1, 11])
+        >>> model = I3D(num_classes=11, width_mult=0.125).eval()
+        >>> feats = model.forward_features(torch.randn(1, 3, 9, 40, 64))  # any T, H, W
+        >>> feats.shape, model.forward_head(feats).shape
+        (torch.Size([1, 128, 2, 2, 2]), torch.Size([1, 11]))
     """
 
     def __init__(self, num_classes: int = 400, width_mult: float = 1.0, dropout: float = 0.5):
