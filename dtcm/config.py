@@ -31,6 +31,7 @@ MAX_WIDTH_MULT = 4.0  # the papers' backbones use 0.2-2.0
 MAX_CLASSES = 100_000
 MAX_SHORT_SIDE = 4096
 MAX_K = 1024
+PIXEL_SCALE_RANGE = (1.0, 255.0)  # what the backbones take: 0..1 (ours), 0..2 (I3D, then mean 1), 0..255 (Hara)
 CALIBRATION_FIELDS = ("temperature", "not_sure_below", "min_energy")  # fitted for one set of weights
 
 
@@ -85,7 +86,13 @@ class DTCMConfig:
         _check_int(self, "clip_len", 1, LIMITS.max_frames)
         _check_int(self, "short_side", 1, MAX_SHORT_SIDE)
         _check_int(self, "crop_size", 1, self.short_side)
-        _check_number(self, "pixel_scale", 0.0, math.inf, low_open=True)
+        low, high = PIXEL_SCALE_RANGE
+        _check(
+            _is_number(self.pixel_scale) and low <= self.pixel_scale <= high,
+            "pixel_scale",
+            self.pixel_scale,
+            f"a number from {low:g} (pixels on 0..1) to {high:g} (pixels on 0..255)",
+        )
         for name in ("mean", "std"):
             values = getattr(self, name)
             low = 0.0 if name == "std" else -math.inf

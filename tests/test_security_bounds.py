@@ -218,3 +218,36 @@ def test_l4_a_long_thin_photo_is_refused_in_a_sentence_not_an_assertion(tmp_path
     thin = _one_bit_png(tmp_path / "thin.png", 1_000_000, 16)
     with pytest.raises(service.ServiceError, match="1000000x16 pixels, an aspect ratio of 62500:1"):
         service.analyse(str(thin))
+
+
+# ---------------------------------------------------------------------------------------------- H3
+def test_h3_compare_runs_each_method_once_whatever_the_list(tmp_path, weights, monkeypatch):
+    from dtcm.service import comparison
+
+    clip = _flat_video(tmp_path / "clip.mp4", 64, 48, frames=16)
+    runs = []
+    through = comparison._through
+    monkeypatch.setattr(comparison, "_through", lambda m, *a: runs.append(m) or through(m, *a))
+    r = service.compare(str(clip), ["none"] * 2000 + ["dtcm", "none", "dtcm"])  # held a model slot 160 s
+    assert r["_order"] == ["none", "dtcm"] and runs == ["none", "dtcm"]
+    assert comparison.check_methods(list(comparison.ALL_METHODS) * 100) == list(comparison.ALL_METHODS)
+    for bad, said in (([], "at least one"), (["none", "x" * 10_000], "unknown enhancers"), ([None], "unknown")):
+        with pytest.raises(service.ServiceError, match=said) as e:
+            service.compare(str(clip), bad)
+        assert len(str(e.value)) < 300
+
+
+# ---------------------------------------------------------------------------------------------- L6
+def test_l6_pixel_scale_is_range_checked_on_load(tmp_path):
+    from dtcm.config import DTCMConfig
+    from dtcm.model import DTCM
+
+    create_model("dtcm_tiny_test").save_pretrained(tmp_path / "m")
+    cfg = tmp_path / "m" / "config.json"
+    for bad in (1e30, 0.001, -1):
+        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "pixel_scale": bad}))
+        with pytest.raises(ValueError, match=r"pixel_scale must be a number from 1 \(pixels on 0..1\) to 255") as e:
+            DTCM.from_pretrained(tmp_path / "m")
+        assert repr(bad) in str(e.value) or f"{bad:g}" in str(e.value)
+    for good in (1.0, 2.0, 255.0):  # ours, I3D's, the Hara checkpoints'
+        assert DTCMConfig(pixel_scale=good).pixel_scale == good

@@ -13,7 +13,7 @@ from dtcm.service.panels import mean_luma, panels, to_uint8
 from dtcm.service.predict import classify, topk
 from dtcm.service.ui import METHOD_LABELS
 
-__all__ = ["ALL_METHODS", "ENHANCER_ONLY", "METHODS", "PUBLISHED_ENV", "compare"]
+__all__ = ["ALL_METHODS", "ENHANCER_ONLY", "METHODS", "PUBLISHED_ENV", "check_methods", "compare"]
 
 ALL_METHODS = tuple(METHOD_LABELS)  # none, gic, he, clahe, msr, zerodce-published, zerodce, dtcm
 # the Compare tab's enhancers: the published Zero-DCE when this server has it
@@ -38,9 +38,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
 
     k = check_k(k)
     path = check_path(path)
-    unknown = [m for m in methods if m not in ALL_METHODS]
-    if unknown or not methods:
-        raise ServiceError(f"unknown enhancers {unknown}; choose from {', '.join(ALL_METHODS)}")
+    methods = check_methods(methods)
     model = get_model(variant)
     cfg = model.config
     if is_image(path):
@@ -65,6 +63,23 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             "seconds": time.perf_counter() - t,
         }
     return out
+
+
+def check_methods(methods) -> list[str]:
+    """The enhancers asked for, each once, in the order first asked: at most one run per method that exists.
+
+    Example:
+        >>> check_methods(["none", "dtcm", "none"])
+        ['none', 'dtcm']
+    """
+    if isinstance(methods, str):
+        methods = [methods]
+    if not isinstance(methods, (list, tuple)) or not methods:
+        raise ServiceError(f"choose at least one enhancer to compare from {', '.join(ALL_METHODS)}")
+    unknown = sorted({repr(m)[:40] for m in methods if not isinstance(m, str) or m not in ALL_METHODS})
+    if unknown:
+        raise ServiceError(f"unknown enhancers {', '.join(unknown[:5])}; choose from {', '.join(ALL_METHODS)}")
+    return list(dict.fromkeys(methods))  # at most len(ALL_METHODS)
 
 
 def _through(method: str, model, clip, x, k: int | None):
