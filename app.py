@@ -56,8 +56,16 @@ def _on_gpu(call, *args, **kwargs):
     return call(*args, **kwargs)
 
 
+def _visitor(known) -> str | None:
+    """The visitor key of this session (the fine-tune tab keeps it), None before it has one."""
+    return (known or {}).get("owner") if isinstance(known, dict) else None
+
+
 def _check_variant(name) -> str | None:
-    """The variant name if this server has it (shipped or fine-tuned here); None for the default."""
+    """The variant name if this visitor may use it (shipped, saved, or their own fine-tune); None for the default.
+
+    Called inside ``service.as_visitor``: another visitor's unsaved fine-tune is unknown here.
+    """
     if not name:
         return None
     try:
@@ -142,7 +150,7 @@ def _analysis_outputs(r: dict) -> dict:
 
 
 @human_errors
-def analyse(video, variant, k) -> dict:
+def analyse(video, variant, k, known=None) -> dict:
     """Darkness, enhancement and Top-5 of one clip (its centred window of frames).
 
     Returns:
@@ -152,20 +160,24 @@ def analyse(video, variant, k) -> dict:
         (image slider), the verdict (Markdown: the action, or "not sure" and why), timings rows
         [[stage, seconds]], result dict for JSON.
     """
-    return _analysis_outputs(_on_gpu(service.analyse, _check_video(video), _check_variant(variant), k))
+    with service.as_visitor(_visitor(known)):
+        return _analysis_outputs(_on_gpu(service.analyse, _check_video(video), _check_variant(variant), k))
 
 
 @human_errors
-def analyse_segment(video, variant, k, start_s) -> dict:
+def analyse_segment(video, variant, k, start_s, known=None) -> dict:
     """As ``analyse``, for the window of frames that starts ``start_s`` seconds into the clip."""
     start = _start_s(start_s)
-    return _analysis_outputs(_on_gpu(service.analyse, _check_video(video), _check_variant(variant), k, start_s=start))
+    with service.as_visitor(_visitor(known)):
+        path, name = _check_video(video), _check_variant(variant)
+        return _analysis_outputs(_on_gpu(service.analyse, path, name, k, start_s=start))
 
 
 @human_errors
-def timeline(video, variant, k) -> dict:
+def timeline(video, variant, k, known=None) -> dict:
     """Each window of the whole clip classified: {timeline plot: figure, note: one-line summary}."""
-    r = _on_gpu(service.timeline, _check_video(video), _check_variant(variant), k)
+    with service.as_visitor(_visitor(known)):
+        r = _on_gpu(service.timeline, _check_video(video), _check_variant(variant), k)
     w = r["windows"]
     spacing = f" every {r['stride_frames'] / r['fps']:.1f} s" if len(w) > 1 else ""
     text = (
@@ -176,7 +188,7 @@ def timeline(video, variant, k) -> dict:
 
 
 @human_errors
-def enhance(video, variant, k, progress=gr.Progress(), start_s=None) -> dict:
+def enhance(video, variant, k, known=None, progress=gr.Progress(), start_s=None) -> dict:
     """The clip enhanced within the server's per-request bounds.
 
     Returns:
@@ -188,9 +200,9 @@ def enhance(video, variant, k, progress=gr.Progress(), start_s=None) -> dict:
     os.close(fd)
     tell = None if on_zero_gpu() else (lambda done, total: progress((done, total), desc="enhancing", unit="frames"))
     try:
-        r = _on_gpu(
-            service.enhance_video, path, _check_variant(variant), k, out_path=out, on_progress=tell, start_s=start_s
-        )
+        with service.as_visitor(_visitor(known)):
+            name = _check_variant(variant)
+            r = _on_gpu(service.enhance_video, path, name, k, out_path=out, on_progress=tell, start_s=start_s)
     except BaseException:
         Path(out).unlink(missing_ok=True)  # a failed request leaves no file behind
         raise
@@ -198,13 +210,13 @@ def enhance(video, variant, k, progress=gr.Progress(), start_s=None) -> dict:
 
 
 @human_errors
-def enhance_segment(video, variant, k, start_s, progress=gr.Progress()) -> dict:
+def enhance_segment(video, variant, k, start_s, known=None, progress=gr.Progress()) -> dict:
     """The clip enhanced from ``start_s`` seconds on (within the server's bounds); as ``enhance``."""
-    return enhance(video, variant, k, progress=progress, start_s=_start_s(start_s))
+    return enhance(video, variant, k, known, progress=progress, start_s=_start_s(start_s))
 
 
 @human_errors
-def enhance_photo(photo, variant) -> dict:
+def enhance_photo(photo, variant, known=None) -> dict:
     """A photo through the variant's enhancer (with the pipeline's enhance/soften/skip decision).
 
     Returns:
@@ -212,7 +224,8 @@ def enhance_photo(photo, variant) -> dict:
     """
     if not photo:
         raise service.ServiceError(f"no photo was given: upload a {', '.join(ui.PHOTO_TYPES)} image")
-    r = _on_gpu(service.analyse, str(photo), _check_variant(variant), 1)
+    with service.as_visitor(_visitor(known)):
+        r = _on_gpu(service.analyse, str(photo), _check_variant(variant), 1)
     pair = (image_file(r["frames_before"][0]), image_file(r["frames_after"][0]))
     return {rec.photo_out: pair, rec.photo_note: f"{r['enhancement']['sentence']} {r['note']}"}
 
@@ -236,7 +249,7 @@ def follow_variant(name):
 
 # ----------------------------------------------------------------------------------------- Compare
 @human_errors
-def compare(video, methods, variant, k) -> dict:
+def compare(video, methods, variant, k, known=None) -> dict:
     """The clip through each chosen enhancer, all classified by the same model.
 
     Returns:
@@ -249,7 +262,8 @@ def compare(video, methods, variant, k) -> dict:
         raise service.ServiceError(
             f"choose at least one enhancer to compare ({', '.join(service.METHOD_LABELS.values())})"
         )
-    r = _on_gpu(service.compare, path, list(methods), _check_variant(variant), k)
+    with service.as_visitor(_visitor(known)):
+        r = _on_gpu(service.compare, path, list(methods), _check_variant(variant), k)
     done = [m for m in r["_order"] if "error" not in r[m]]
     if not done:
         raise service.ServiceError(
@@ -282,7 +296,7 @@ def results_md() -> str:
 
 # ------------------------------------------------------------------------------------------ events
 def _recognise_events() -> None:
-    rec_inputs, private = [rec.video, rec.variant, rec.k], dict(api_visibility="private", queue=False)
+    rec_inputs, private = [rec.video, rec.variant, rec.k, ft.known], dict(api_visibility="private", queue=False)
     rec_outputs = [
         *(rec.darkness, rec.model_used, rec.clip_info, rec.top5, rec.stc),
         *(rec.frames_before, rec.frames_after, rec.diff_before, rec.diff_after, rec.slider),
@@ -296,9 +310,13 @@ def _recognise_events() -> None:
     rec.video.upload(preview_upload, [rec.video], [rec.video, rec.preview_note], api_visibility="private")
     rec.example_shelf.select(pick_example, None, [rec.video], **private)
     rec.photo_run.click(
-        enhance_photo, [rec.photo, rec.variant], [rec.photo_out, rec.photo_note], api_name="enhance_photo", **MODEL_WORK
+        enhance_photo,
+        [rec.photo, rec.variant, ft.known],
+        [rec.photo_out, rec.photo_note],
+        api_name="enhance_photo",
+        **MODEL_WORK,
     )
-    segment = [*rec_inputs, rec.seg_start]
+    segment = [rec.video, rec.variant, rec.k, rec.seg_start, ft.known]  # the visitor key (a State) is no API input
     rec.seg_enhance.click(enhance_segment, segment, clip_out, api_name="enhance_segment", **MODEL_WORK)
     rec.seg_run.click(analyse_segment, segment, rec_outputs, api_name="analyse_segment", **MODEL_WORK)
     rec.tl_run.click(timeline, rec_inputs, [rec.tl_plot, rec.tl_note], api_name="timeline", **MODEL_WORK)
@@ -310,7 +328,7 @@ def _recognise_events() -> None:
 
 def _compare_events() -> None:
     cmp_outputs = [cmp.frames, cmp.diffs, cmp.plot, cmp.table, cmp.result_json]
-    cmp_inputs = [cmp.video, cmp.methods, cmp.variant, cmp.k]
+    cmp_inputs = [cmp.video, cmp.methods, cmp.variant, cmp.k, ft.known]
     cmp.run.click(compare, cmp_inputs, cmp_outputs, api_name="compare", **MODEL_WORK)
 
 
@@ -335,6 +353,8 @@ demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 # -------------------------------------------------------------------------------------------- serve
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # its own runs and uploads; served clips, images and Gradio's copies of uploads are removed at shutdown
+    service.start_app("gradio", folders=(OUT_DIR,), files=lambda: [p for s in demo.temp_file_sets for p in s])
     if on_zero_gpu():  # load (and move to CUDA) before launch, where ZeroGPU packs the weights; compute waits
         if layout.default_variant() is not None:
             service.get_model()

@@ -6,6 +6,10 @@ hands over to the page the visitor chose through ``st.navigation``. The pages in
 choices from ``st.session_state["variant"]`` and ``st.session_state["k"]`` and import the small helpers
 below (the landing page and navigation only run when Streamlit runs this file as ``__main__``).
 
+Each session has a visitor key (``visitor``): its fine-tunes, uploads and temporary files are its own. The
+key also travels in the Fine-tune page's address (``?job=``) so a reload keeps the job, but it is honoured
+only for the browser it was made for (Streamlit's XSRF cookie), so a shared link gives nothing away.
+
 Like every UI of the project it only calls ``dtcm.service``; torch is the service's business.
 """
 
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -23,7 +26,8 @@ from dtcm import service
 
 log = logging.getLogger("dtcm.streamlit")
 
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "dtcm_streamlit"  # uploads, one per widget and session
+BROWSER_COOKIE = "_streamlit_xsrf"  # set by Streamlit once per browser: what a visitor key is bound to
+service.start_app("streamlit")  # its own runs, uploads and temporary files; the temporary ones go at shutdown
 
 # The pages' URLs are Streamlit's defaults from the file names (/Recognise, /Compare, /Fine-tune): the
 # same names the pages/ folder is first served under, so a bookmarked URL opens the right page.
@@ -70,16 +74,39 @@ def top5_chart(top5: list[tuple[str, float]], key: str, title: str = "Top-5 acti
     st.plotly_chart(fig, key=key)
 
 
+def _browser() -> str | None:
+    """What identifies this browser across reloads (None where Streamlit sets no XSRF cookie)."""
+    try:
+        return st.context.cookies.get(BROWSER_COOKIE) or None
+    except Exception:
+        return None
+
+
+def visitor(in_address: bool = False) -> str:
+    """This session's visitor key: kept in the session; a reload of the same browser takes it back from the
+    address (``?job=``), any other browser gets a new one. ``in_address`` writes it there."""
+    s = st.session_state
+    if not s.get("ft_owner"):
+        holder = _browser()
+        s["ft_owner"] = service.claim_owner_key(st.query_params.get("job"), holder) or service.new_owner_key(holder)
+    if in_address and st.query_params.get("job") != s["ft_owner"]:
+        st.query_params["job"] = s["ft_owner"]
+    return s["ft_owner"]
+
+
 def keep_upload(slot: str, upload, types: tuple[str, ...] = ui.VIDEO_TYPES, what: str = "a video file") -> str:
-    """Write an uploaded file to disk once, under its own name; the slot's previous file is removed."""
+    """Write an uploaded file to disk once, under its own name; the slot's previous file is removed.
+
+    It goes to the app's temporary folder (``service.temp_file``): counted in the disk budget, removed after
+    ``DTCM_UPLOAD_TTL_S`` and at shutdown; a removed file is written again when the page needs it.
+    """
     name = ui.check_upload(Path(upload.name).name, types, what)
     held = st.session_state.get(slot)
     if held and held["id"] == upload.file_id and Path(held["path"]).is_file():
         return held["path"]
     if held:
         shutil.rmtree(Path(held["path"]).parent, ignore_errors=True)
-    UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=UPLOAD_DIR)) / name
+    path = Path(service.temp_file(name, visitor(), size=upload.size))
     path.write_bytes(upload.getbuffer())
     st.session_state[slot] = {"id": upload.file_id, "path": str(path)}
     return str(path)
@@ -126,7 +153,7 @@ def ready(variant: str | None, path: str | None, name: str | None) -> bool:
 # choices survive page switches (Streamlit forgets a widget's value once a run does not draw it).
 def _adopt_variant(keep_k: bool = False) -> None:
     """Move W_STC (and k, unless the visitor set it) to the values the chosen variant was trained with."""
-    entry = service.list_variants().get(st.session_state["variant"], {})
+    entry = service.list_variants(owner=visitor()).get(st.session_state["variant"], {})
     if entry.get("w_stc") is not None:
         st.session_state["w_stc"] = float(entry["w_stc"])
     if entry.get("k") is not None and not keep_k:
@@ -151,7 +178,7 @@ def _on_k() -> None:
 def sidebar() -> str | None:
     """Draw the model controls; return the chosen variant (None when no weights are installed)."""
     state = st.session_state
-    variants = service.list_variants()
+    variants = service.list_variants(owner=visitor())
     with st.sidebar:
         st.header("Model")
         if not variants:
@@ -166,7 +193,7 @@ def sidebar() -> str | None:
             list(variants),
             key="_variant_box",
             on_change=_on_variant,
-            help="The trained models: the shipped ones and any fine-tuned in this session.",
+            help="The trained models: the shipped ones, the saved ones and any you fine-tuned in this session.",
         )
         choices = service.wstc_choices()
         if len(choices) > 1:
@@ -227,7 +254,7 @@ def home() -> None:
     if variant is None:
         return
     st.subheader(f"Selected variant: {variant}")
-    entry = service.list_variants().get(variant, {})
+    entry = service.list_variants(owner=visitor()).get(variant, {})
     with st.spinner("Loading the model ..."):
         model = run_safely(f"loading the model {variant!r}", service.get_model, variant)
     if model is None:
@@ -279,12 +306,13 @@ def main() -> None:
     if variant is not None:
         try:  # the service keeps it (one model cache for every UI); a page shows the reason when it fails
             with st.spinner("Loading the model ..."):
-                service.get_model(variant)
+                service.get_model(variant, owner=visitor())
         except Exception:
             log.exception("loading variant %r failed", variant)
     st.session_state["_entry_running"] = True
     try:
-        page.run()
+        with service.as_visitor(visitor()):  # the page's service calls see this visitor's fine-tunes
+            page.run()
     finally:
         st.session_state["_entry_running"] = False
 

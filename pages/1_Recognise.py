@@ -12,7 +12,7 @@ import streamlit as st
 
 from dtcm import presentation as ui
 from dtcm import service
-from streamlit_app import clip_input, keep_upload, ready, remembered, run_safely, through_entry, top5_chart
+from streamlit_app import clip_input, keep_upload, ready, remembered, run_safely, through_entry, top5_chart, visitor
 
 FRAME_PX = 112  # width of each shown frame: 8 fit across the wide layout
 
@@ -39,7 +39,7 @@ def show_result(result: dict):
         f"{result['stc']:.3g}",
         help="How much the enhancement changes differences between neighbouring pixels and frames (lower: steadier)",
     )
-    entry = service.list_variants().get(result["variant"], {})
+    entry = service.list_variants(owner=visitor()).get(result["variant"], {})
     st.caption(f"{ui.darkness_sentence(dark)} Model: {ui.model_text(result, entry)}. Clip: {ui.clip_text(result)}")
     st.info(result["enhancement"]["sentence"])
 
@@ -48,7 +48,7 @@ def show_result(result: dict):
     chart, clip, times = st.columns([5, 4, 3])
     with chart:
         top5_chart(result["top5"], key="recognise_top5", title="Top-5 guesses" if not_sure else "Top-5 actions")
-        st.caption(ui.known_actions(service.class_names(result["variant"])))
+        st.caption(ui.known_actions(service.class_names(result["variant"], owner=visitor())))
     with times:
         st.markdown("**Timings**")
         st.table({"stage": list(result["timings"]), "seconds": [f"{s:.3f}" for s in result["timings"].values()]})
@@ -64,6 +64,16 @@ def show_result(result: dict):
     return clip.container()
 
 
+def enhance_to_temp(path: str, variant: str, k: int, tell, start: float | None) -> dict:
+    """``service.enhance_video`` into a file of the app's temporary folder (swept, counted, cleaned at shutdown)."""
+    out = service.temp_file("enhanced.mp4", visitor())
+    try:
+        return service.enhance_video(path, variant, k, out_path=out, on_progress=tell, start_s=start)
+    except BaseException:
+        Path(out).unlink(missing_ok=True)  # a failed request leaves no file behind
+        raise
+
+
 def show_enhanced(path: str, name: str, variant: str, k: int, start: float | None = None) -> None:
     """Enhance the clip (within the server's bounds), with frames done as it goes; play it and offer it."""
     st.markdown("**Enhanced clip** (H.264)")
@@ -74,15 +84,7 @@ def show_enhanced(path: str, name: str, variant: str, k: int, start: float | Non
         bar.progress(done / total, text=f"enhancing: {done} of {total} frames")
 
     result = remembered(
-        "enhanced",
-        (path, variant, k, start),
-        "enhancing the clip",
-        service.enhance_video,
-        path,
-        variant,
-        k,
-        on_progress=tell,
-        start_s=start,
+        "enhanced", (path, variant, k, start), "enhancing the clip", enhance_to_temp, path, variant, k, tell, start
     )
     bar.empty()
     out = result["path"] if result else None

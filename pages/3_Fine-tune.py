@@ -2,7 +2,8 @@
 
 The job runs in a worker process of the server (``dtcm.service``), one at a time, so it keeps going and
 its curves come back when the page is reloaded. It belongs to this visitor: the key that owns it lives in
-the session and in the page's address (``?job=``), so a reload keeps it and nobody else can stop it. Start and Stop are callbacks (they run before
+the session and in the page's address (``?job=``), so a reload of the same browser keeps it, and the key is
+worthless in any other browser (``streamlit_app.visitor``). Start and Stop are callbacks (they run before
 the page is drawn, so the page always shows the job's current state); the status panel is a fragment
 that polls ``finetune_status()`` every second while the job is active.
 """
@@ -13,7 +14,7 @@ import streamlit as st
 
 from dtcm import presentation as ui
 from dtcm import service
-from streamlit_app import keep_upload, remembered, run_safely, through_entry
+from streamlit_app import keep_upload, remembered, run_safely, through_entry, visitor
 
 ACTIVE = service.ACTIVE_JOB_STATES  # job states that move on by themselves
 STATE_ICONS = {  # Material icons: they render without an emoji font
@@ -31,14 +32,8 @@ FORM = ui.finetune_form()  # every field's start value and bounds: the default v
 
 
 def owner() -> str:
-    """This visitor's job key: from the session, else the address (a reload), else a new one."""
-    s = st.session_state
-    if not s.get("ft_owner"):
-        kept = st.query_params.get("job", "")
-        s["ft_owner"] = kept if len(kept) >= 16 else service.new_owner_key()
-    if st.query_params.get("job") != s["ft_owner"]:
-        st.query_params["job"] = s["ft_owner"]
-    return s["ft_owner"]
+    """This visitor's key, also written into the page's address so a reload of this browser keeps the job."""
+    return visitor(in_address=True)
 
 
 def dataset_input() -> str | None:
@@ -63,9 +58,11 @@ def dataset_input() -> str | None:
     path = run_safely("reading the upload", keep_upload, "ft_zip_file", upload, ("zip",), "a zip file")
     if path is None:
         return None
-    spec = remembered("ft_zip_spec", (upload.file_id,), "unpacking the dataset", service.prepare_dataset_upload, path)
+    spec = remembered(
+        "ft_zip_spec", (upload.file_id,), "unpacking the dataset", service.prepare_dataset_upload, path, owner=owner()
+    )
     if spec:
-        st.caption(f"Unpacked to `{spec}`")
+        st.caption(f"Unpacked {upload.name}: only you can train on it; it is removed when your fine-tune ends.")
     return spec
 
 
@@ -90,7 +87,7 @@ def settings_input() -> None:
     number(d, "Max steps (0: no limit)", f["max_steps"], key="ft_max_steps")
     st.selectbox(
         "Start from",
-        [ui.AUTO_INIT_LABEL, *service.list_variants()],
+        [ui.AUTO_INIT_LABEL, *service.list_variants(owner=owner())],
         key="ft_init",
         help="Start from this variant's weights (a new run). To continue a stopped fine-tune, use Resume.",
     )
@@ -165,14 +162,17 @@ def show_status(status: dict) -> None:
 
 def save_and_push(variant: str) -> None:
     st.subheader("Keep the model")
-    st.caption(f"The result is already selectable in the sidebar as **{variant}** (until the server restarts).")
+    st.caption(
+        f"The result is already selectable in the sidebar as **{variant}**, by you only, until the server restarts. "
+        "Saving it makes it a variant every visitor of this server can choose."
+    )
     left, right = st.columns(2)
     with left.container(border=True):
-        name = st.text_input("Name in weights/", value=variant, key="ft_save_name")
-        if st.button("Save to weights/", icon=":material/save:"):
-            path = run_safely("saving the model", service.save_finetuned, name or None, owner=owner())
-            if path:
-                st.success(f"Saved to {path} and listed in weights/index.json.")
+        name = st.text_input("Name of the saved variant", value=variant, key="ft_save_name")
+        if st.button("Save on this server", icon=":material/save:"):
+            saved = run_safely("saving the model", service.save_finetuned, name or None, owner=owner())
+            if saved:
+                st.success(f"Saved as {saved}: every visitor of this server can now choose it.")
     with right.container(border=True):
         repo = st.text_input("Hugging Face repo id", placeholder="you/dtcm-finetuned", key="ft_repo")
         token = st.text_input("Your Hub token (write access; needed, never stored)", type="password", key="ft_token")

@@ -263,7 +263,8 @@ def test_finetune_on_an_uploaded_zip_then_recognise_save(client, server, tmp_pat
             zf.write(p, f"my_clips/{p.stem.split('_')[-1].title()}/{p.name}")
     update = client.predict(handle_file(str(archive)), api_name="/dataset_upload")  # the dropdown, updated
     dataset = update["value"]
-    assert Path(dataset).name == "my_clips" and [Path(c[1]).name for c in update["choices"]][-1] == "my_clips"
+    assert dataset.startswith("upload:") and dataset.endswith("/my_clips")  # a name, no server path (issue 21)
+    assert update["choices"][-1][1] == dataset
 
     status = client.predict(api_name="/finetune_status")[2]
     assert status["state"] == "idle"
@@ -279,9 +280,9 @@ def test_finetune_on_an_uploaded_zip_then_recognise_save(client, server, tmp_pat
     assert result["variant"] == variant and len(result["top5"]) == 5
 
     saved_to, *dropdowns = client.predict("ft-test", api_name="/finetune_save")
-    saved = Path(saved_to)
     assert all("ft-test" in [c[1] for c in d["choices"]] for d in dropdowns)  # every dropdown offers it at once
-    assert saved == server[2] / "weights" / "ft-test" and (saved / "config.json").is_file()
+    assert saved_to == "ft-test" and (server[2] / "cache" / "saved" / "ft-test" / "config.json").is_file()
+    assert not (server[2] / "weights" / "ft-test").exists()  # saves never go into the shipped weights/ (issue 21)
     with pytest.raises(AppError, match="already exists"):
         client.predict("ft-test", api_name="/finetune_save")
     with pytest.raises(AppError, match="owner/name"):

@@ -222,7 +222,7 @@ def test_item3_jobs_queue_one_at_a_time_and_the_time_limit_keeps_the_model(serve
         _start(a)
     first = _wait(a, timeout=240)
     assert first["state"] == "stopped" and "time limit" in first["message"], first["message"]  # stopped gracefully
-    assert first["variant"] in service.list_variants()
+    assert first["variant"] in service.list_variants(owner=a)  # selectable by its owner (and only them, issue 21)
     assert _wait(b, timeout=240)["state"] == "finished"  # and the queued job ran after it
 
 
@@ -260,15 +260,16 @@ def test_item6_uploads_are_bounded_and_removed(server, monkeypatch):
         service.prepare_dataset_upload(str(archive))
     assert not list(storage.uploads_root().glob("*/*")), "a refused upload left files behind"
     monkeypatch.setenv("DTCM_DISK_BUDGET_GB", "1")
-    spec = service.prepare_dataset_upload(str(archive))
     owner = "owner-a-0123456789abcdef"
+    spec = service.prepare_dataset_upload(str(archive), owner=owner)
+    folder = Path(service.datasets.check_dataset(spec, owner))  # specs name no server path (issue 21)
     service.start_finetune(spec, backbone="resnet_tiny_test", batch_size=2, max_steps=1, owner=owner)
     assert _wait(owner)["state"] == "finished"
-    assert not Path(spec).exists(), "the upload outlived its job"
+    assert not folder.exists(), "the upload outlived its job"
     run = storage.runs_root()
     assert not list(run.glob("*/checkpoint-*")), "intermediate checkpoints outlived the job"
     # an upload nobody trains on goes after its time
-    spec = Path(service.prepare_dataset_upload(str(archive)))
+    spec = Path(service.datasets.check_dataset(service.prepare_dataset_upload(str(archive))))
     monkeypatch.setenv("DTCM_UPLOAD_TTL_S", "0")
     assert storage.sweep(now=time.time() + 1) >= 1 and not spec.exists()
 

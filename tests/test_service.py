@@ -4,13 +4,14 @@ import json
 import os
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from dtcm import service, video  # noqa: E402
+from dtcm import service, storage, video  # noqa: E402
 from dtcm.model import create_model  # noqa: E402
 
 
@@ -115,7 +116,8 @@ def test_zip_upload_is_checked(tmp_path, monkeypatch):
         zf.writestr("set/Walk/a.mp4", b"x")
         zf.writestr("set/Run/b.mp4", b"x")
     spec = service.prepare_dataset_upload(str(good))
-    assert sorted(p.name for p in __import__("pathlib").Path(spec).iterdir()) == ["Run", "Walk"]
+    assert spec.startswith("upload:")  # a name in the visitor's own uploads, no server path
+    assert sorted(p.name for p in Path(service.datasets.check_dataset(spec)).iterdir()) == ["Run", "Walk"]
 
 
 def test_finetune_streams_stops_and_becomes_a_variant(weights, tmp_path, monkeypatch):
@@ -125,6 +127,7 @@ def test_finetune_streams_stops_and_becomes_a_variant(weights, tmp_path, monkeyp
     make_synthetic(data_root / "mini", per_class=2, seed=5)
     monkeypatch.setenv("DTCM_DATA_ROOT", str(data_root))
     monkeypatch.setenv("DTCM_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DTCM_CACHE", str(tmp_path / "cache"))  # where saved variants go
     assert str(data_root / "mini") in service.finetune_datasets().values()
     with pytest.raises(service.ServiceError, match="outside the allowed roots"):
         service.datasets.resolve_dataset("/etc")
@@ -152,10 +155,13 @@ def test_finetune_streams_stops_and_becomes_a_variant(weights, tmp_path, monkeyp
     assert name in service.list_variants()
     clip = next((data_root / "mini").rglob("*.mp4"))
     assert len(service.analyse(str(clip), variant=name)["top5"]) == 5
+    index_before = (weights / "index.json").read_bytes()
     saved = service.save_finetuned("my-finetune")
-    assert (weights / "my-finetune" / "model.safetensors").is_file()
-    assert "my-finetune" in json.loads((weights / "index.json").read_text())["models"]
-    assert saved.endswith("my-finetune")
+    saved_dir = storage.saved_root()  # a data folder: the shipped weights/ and its index stay as they are
+    assert (saved_dir / "my-finetune" / "model.safetensors").is_file()
+    assert "my-finetune" in json.loads((saved_dir / "index.json").read_text())["models"]
+    assert (weights / "index.json").read_bytes() == index_before and not (weights / "my-finetune").exists()
+    assert saved == "my-finetune" and "my-finetune" in service.list_variants()
 
 
 def test_analyse_says_which_frames_it_classified_and_the_timeline_covers_the_clip(weights, tmp_path):

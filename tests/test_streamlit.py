@@ -227,21 +227,29 @@ def test_finetune_starts_and_stops_a_two_step_job(tiny_weights, tmp_path, monkey
     status = service.finetune_status(key)
     assert status["state"] in ("stopped", "finished"), status["message"]
 
-    # a reload (a fresh session at the same address) shows the finished job and offers to keep it
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["job"] = key
+    # the session shows the finished job and offers to keep it
     at.run()
-    at.switch_page("pages/3_Fine-tune.py").run()
     assert not at.exception and not at.error
     assert any(status["state"].capitalize() in m.value for m in at.markdown)
     labels = [b.label for b in at.button]
-    assert "Save to weights/" in labels and "Push to the Hub" in labels
+    assert "Save on this server" in labels and "Push to the Hub" in labels
     assert status["variant"] in at.sidebar.selectbox[0].options
+
+    # a fresh session at the same address from another browser (the test app sends no cookie) gets a key of
+    # its own: the address alone is no bearer token, and the job and its model stay the first visitor's
+    other = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    other.query_params["job"] = key
+    other.run()
+    other.switch_page("pages/3_Fine-tune.py").run()
+    assert not other.exception and not other.error
+    assert other.session_state["ft_owner"] != key and other.query_params["job"] != key
+    assert "Save on this server" not in [b.label for b in other.button]
+    assert status["variant"] not in other.sidebar.selectbox[0].options
 
     # another visitor (no key) sees neither the job nor a way to save, push or stop it
     other = open_page("pages/3_Fine-tune.py")
     labels = [b.label for b in other.button]
-    assert "Save to weights/" not in labels and "Push to the Hub" not in labels
+    assert "Save on this server" not in labels and "Push to the Hub" not in labels
     assert service.finetune_status(other.session_state["ft_owner"])["state"] == "idle"
 
 

@@ -1,4 +1,8 @@
-"""What a fine-tune may train on: the small synthetic set, server folders, and uploaded zips unpacked safely."""
+"""What a fine-tune may train on: the small synthetic set, server folders, and a visitor's own uploaded zips.
+
+An upload is unpacked into that visitor's folder and named back to them as ``upload:NAME``; only the same
+visitor key reaches it, trains on it, and has it removed when their job ends.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ __all__ = [
     "MAX_ZIP_BYTES",
     "MAX_ZIP_FILES",
     "SYNTHETIC_SMALL",
+    "UPLOAD_PREFIX",
     "finetune_datasets",
     "prepare_dataset_upload",
 ]
@@ -25,6 +30,7 @@ SYNTHETIC_SMALL_SEED = 20261128
 DATA_ROOT_ENV = "DTCM_DATA_ROOT"  # server folders a fine-tune may read from live under this root
 MAX_ZIP_BYTES = 2 << 30  # an uploaded dataset may unpack to at most this many bytes
 MAX_ZIP_FILES = 20_000
+UPLOAD_PREFIX = "upload:"  # a visitor's unpacked zip, named inside their own uploads folder
 _DATA_SUFFIXES = (*VIDEO_SUFFIXES, ".m4v", *LIST_SUFFIXES, ".jpg", ".jpeg", ".png")  # clips, lists, raw frames
 
 
@@ -32,10 +38,11 @@ def _data_root() -> Path:
     return Path(os.environ.get(DATA_ROOT_ENV, Path(__file__).resolve().parents[2] / "data")).resolve()
 
 
-def _uploads() -> Path:
+def _uploads(owner: str | None = None) -> Path:
+    """The visitor's own folder of unpacked uploads."""
     from dtcm import storage
 
-    return storage.uploads_root().resolve()
+    return storage.visitor_uploads(owner).resolve()
 
 
 def finetune_datasets() -> dict[str, str]:
@@ -49,22 +56,43 @@ def finetune_datasets() -> dict[str, str]:
     return out
 
 
-def check_dataset(spec: str) -> str:
-    """The dataset folder a spec names, if it is one a visitor may train on (rendering waits for the worker)."""
+def check_dataset(spec: str, owner: str | None = None) -> str:
+    """The dataset folder a spec names, if it is one this visitor may train on (rendering waits for the worker).
+
+    A spec is ``synthetic:small``, a folder under the data root, or ``upload:NAME`` (what
+    ``prepare_dataset_upload`` returned to this visitor). An upload is reachable only by the visitor who
+    uploaded it; the folder of every upload is never a dataset itself. Errors name no server folder.
+    """
+    from dtcm import storage
+
     if spec == SYNTHETIC_SMALL:
         return spec
-    path = Path(spec).resolve()
-    allowed = [_data_root(), _uploads()]
-    if not any(path.is_relative_to(root) for root in allowed):
-        raise ServiceError(f"the dataset folder {spec!r} is outside the allowed roots ({', '.join(map(str, allowed))})")
+    if not isinstance(spec, str) or not spec.strip():
+        raise ServiceError("choose a dataset to fine-tune on, or upload a zip of class folders")
+    mine = _uploads(owner)
+    if spec.startswith(UPLOAD_PREFIX):
+        path = (mine / spec[len(UPLOAD_PREFIX) :]).resolve()
+        ok = path.is_relative_to(mine) and path != mine
+    else:
+        path = Path(spec).resolve()
+        every_upload = (storage.cache_root() / "uploads").resolve()  # the uploads of every app and visitor
+        if path.is_relative_to(every_upload):
+            ok = path.is_relative_to(mine) and path != mine
+        else:
+            ok = path.is_relative_to(_data_root())
+    shown = storage.public_text(spec)  # the visitor's own words, with any server folder in them shortened
+    if not ok:
+        raise ServiceError(
+            f"the dataset folder {shown!r} is outside the allowed roots: choose a prepared dataset, or one you uploaded"
+        )
     if not path.exists():
-        raise ServiceError(f"the dataset {spec!r} does not exist (an upload is kept for 30 minutes; upload it again)")
+        raise ServiceError(f"the dataset {shown!r} does not exist (an upload is kept for 30 minutes; upload it again)")
     return str(path)
 
 
-def resolve_dataset(spec: str) -> str:
+def resolve_dataset(spec: str, owner: str | None = None) -> str:
     """The folder or list to train on: checked, and the synthetic set rendered when it is asked for."""
-    spec = check_dataset(spec)
+    spec = check_dataset(spec, owner)
     if spec == SYNTHETIC_SMALL:
         from dtcm import storage
         from dtcm.data.synthetic import make_synthetic
@@ -76,30 +104,31 @@ def resolve_dataset(spec: str) -> str:
     return spec
 
 
-def prepared_data(spec: str, val_spec: str | None) -> dict:
+def prepared_data(spec: str, val_spec: str | None, owner: str | None = None) -> dict:
     """Run in the training worker: render or check the dataset, then train on it."""
-    data = resolve_dataset(spec)
+    data = resolve_dataset(spec, owner)
     return {
         "data": data,
         "data_root": data if Path(data).is_dir() else str(Path(data).parent),  # its lists name files inside it
-        "val_data": resolve_dataset(val_spec) if val_spec else data,
+        "val_data": resolve_dataset(val_spec, owner) if val_spec else data,
     }
 
 
-def dataset_label(spec: str) -> str:
+def dataset_label(spec: str, owner: str | None = None) -> str:
     """How a visitor's dataset is named back to them (no server paths)."""
     if spec == SYNTHETIC_SMALL:
         return "DarkActions-synth, small"
     path = Path(spec)
-    return f"{path.name} (uploaded)" if path.resolve().is_relative_to(_uploads()) else path.name
+    return f"{path.name} (uploaded)" if path.resolve().is_relative_to(_uploads(owner)) else path.name
 
 
-def forget_upload(dataset: str | None) -> None:
-    """Remove an uploaded dataset once its fine-tune is done with it; server folders stay."""
+def forget_upload(dataset: str | None, owner: str | None = None) -> None:
+    """Remove ``owner``'s uploaded dataset once their fine-tune is done with it; server folders and other
+    visitors' uploads stay."""
     from dtcm import storage
 
     if dataset and dataset != SYNTHETIC_SMALL:
-        storage.remove_upload(dataset)  # only uploads are removed; server folders stay
+        storage.remove_upload(dataset, owner)
 
 
 def _datasets_in_use() -> set[Path]:
@@ -110,13 +139,21 @@ def _datasets_in_use() -> set[Path]:
 
 
 # ------------------------------------------------------------------------------------------ uploads
-def prepare_dataset_upload(zip_path) -> str:
+def prepare_dataset_upload(zip_path, owner: str | None = None) -> str:
     """Unpack an uploaded zip of class folders (or ARID/Dark-48 lists with their videos) safely.
 
     Refuses absolute paths, ``..``, links, non-media files, archives that unpack beyond ``MAX_ZIP_BYTES``
-    or ``MAX_ZIP_FILES``, and any that would take the server past its disk budget. Unused uploads are
-    removed after ``DTCM_UPLOAD_TTL_S``; a used one when its fine-tune ends. Returns the dataset spec (a
-    folder) for ``start_finetune``.
+    or ``MAX_ZIP_FILES``, and any that would take the visitor past ``DTCM_UPLOAD_GB_PER_VISITOR`` or the
+    server past its disk budget. The upload lands in the visitor's own folder (``owner``: their key), so an
+    identical zip from another visitor is a separate copy. Unused uploads are removed after
+    ``DTCM_UPLOAD_TTL_S``; a used one when its fine-tune ends.
+
+    Returns:
+        The dataset spec for ``start_finetune`` with the same ``owner``: ``"upload:NAME"``, no server path.
+
+    Example:
+        >>> spec = prepare_dataset_upload("clips.zip", owner=key)  # doctest: +SKIP
+        >>> start_finetune(spec, owner=key)  # doctest: +SKIP
     """
     import hashlib
     import zipfile
@@ -129,17 +166,19 @@ def prepare_dataset_upload(zip_path) -> str:
         raise ServiceError("the dataset upload is not a zip archive: zip a folder with one sub-folder per class")
     storage_call(storage.sweep, _datasets_in_use())
     digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:16]
-    dest = (storage.uploads_root() / digest).resolve()
+    mine = storage.visitor_uploads(owner)
+    mine.mkdir(parents=True, exist_ok=True)
+    dest = (mine / digest).resolve()
     with zipfile.ZipFile(zip_path) as zf:
         keep = _media_members(zf, dest)
         if not dest.is_dir():
-            _unpack(zf, keep, dest)
+            _unpack(zf, keep, dest, owner)
         os.utime(dest)  # a fresh upload of the same zip restarts its time
     # a single top-level folder is the dataset itself
     entries = [p for p in dest.iterdir()]
     if len(entries) == 1 and entries[0].is_dir() and not any(entries[0].glob("*.mp4")):
-        return str(entries[0])
-    return str(dest)
+        return f"{UPLOAD_PREFIX}{digest}/{entries[0].name}"
+    return f"{UPLOAD_PREFIX}{digest}"
 
 
 def _media_members(zf, dest: Path) -> list:
@@ -160,13 +199,16 @@ def _media_members(zf, dest: Path) -> list:
     return keep
 
 
-def _unpack(zf, keep: list, dest: Path) -> None:
-    """Extract ``keep`` into a partial folder within the disk budget, then move it to ``dest`` at once."""
+def _unpack(zf, keep: list, dest: Path, owner: str | None) -> None:
+    """Extract ``keep`` into a partial folder within the visitor's and the server's budget, then move it to
+    ``dest`` at once."""
     import shutil
 
     from dtcm import storage
 
-    storage_call(storage.check_room, sum(i.file_size for i in keep))
+    size = sum(i.file_size for i in keep)
+    storage_call(storage.check_visitor_room, owner, size)
+    storage_call(storage.check_room, size)
     partial = dest.with_name(f".{dest.name}.partial")
     try:
         for info in keep:

@@ -1,7 +1,8 @@
 """A visitor's fine-tune: its form's defaults, start, status, resume, stop, and saving or pushing the result.
 
 Jobs run the full joint training loop (L_total) in a worker process of this server (``dtcm.jobs``); each
-belongs to the visitor key that started it, and its model becomes a selectable variant when it ends.
+belongs to the visitor key that started it, trains only on that visitor's uploads, and its model becomes a
+variant only that visitor can select until they save it into the saved folder (``dtcm.storage``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 from dtcm.config import DTCMConfig
-from dtcm.service import datasets
+from dtcm.service import datasets, models
 from dtcm.service.inputs import ServiceError, check_k, storage_call
 from dtcm.service.models import (
     default_variant,
@@ -26,6 +27,7 @@ from dtcm.service.server import BACKBONE, BACKBONES, check_writes, finetune_limi
 from dtcm.service.ui import ACTIVE_JOB_STATES
 
 __all__ = [
+    "claim_owner_key",
     "finetune_defaults",
     "finetune_status",
     "new_owner_key",
@@ -98,7 +100,8 @@ def start_finetune(
         init: a variant name or model folder to start from (None: the default variant when its backbone
             matches, else fresh weights).
         max_steps: stop after this many optimizer steps.
-        owner: the visitor's key (``new_owner_key()``); only that key can stop, save or push the job.
+        owner: the visitor's key (``new_owner_key()``); only that key can stop, save or push the job, and
+            an uploaded dataset or a fine-tune to start from must be that key's own.
     Returns:
         ``finetune_status(owner)``.
     """
@@ -109,13 +112,13 @@ def start_finetune(
     asked = dict(alpha=alpha, w_stc=w_stc, k=check_k(k), epochs=epochs, lr=lr, batch_size=batch_size)
     s = {**_base_defaults(), **{key: v for key, v in asked.items() if v is not None}, "backbone": backbone}
     _check_settings(s, max_steps)
-    dataset = datasets.check_dataset(dataset)
+    dataset = datasets.check_dataset(dataset, owner)
     if val_dataset:
-        val_dataset = datasets.check_dataset(val_dataset)
+        val_dataset = datasets.check_dataset(val_dataset, owner)
     storage_call(storage.check_room, 0)
     out = storage.runs_root() / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
     settings = dict(
-        dataset=datasets.dataset_label(dataset),
+        dataset=datasets.dataset_label(dataset, owner),
         backbone=backbone,
         alpha=float(s["alpha"]),
         w_stc=float(s["w_stc"]),
@@ -128,14 +131,14 @@ def start_finetune(
     )
     args = dict(
         model=training_defaults()["model"],
-        init=_init_folder(init, backbone),
+        init=_init_folder(init, backbone, owner),
         **{key: settings[key] for key in _TRAIN_KEYS},
         output_dir=str(out),
         num_workers=0,
         progress=False,
         checkpoint_every=CHECKPOINT_EVERY,
     )
-    prepare = functools.partial(datasets.prepared_data, dataset, val_dataset)
+    prepare = functools.partial(datasets.prepared_data, dataset, val_dataset, owner)
     try:
         manager().submit({**args, "_dataset": dataset}, settings, owner, prepare=prepare, on_end=_job_ended)
     except JobError as exc:
@@ -163,9 +166,9 @@ def _check_settings(s: dict, max_steps) -> None:
             raise ServiceError(sentence)
 
 
-def _init_folder(init: str | None, backbone: str) -> str | None:
-    """The model folder to start from: a named variant or folder; by default the default variant if it fits."""
-    variants = list_variants("all")
+def _init_folder(init: str | None, backbone: str, owner: str | None) -> str | None:
+    """The model folder to start from: a variant this visitor can select; by default the default variant if it fits."""
+    variants = list_variants("all", owner)
     if init:
         if init in variants:
             return variants[init]["path"]
@@ -214,11 +217,35 @@ def stop_finetune(wait: float = 0.0, owner: str | None = None) -> dict:
     return finetune_status(owner)
 
 
-def new_owner_key() -> str:
-    """A fresh key for one visitor: pass it to every fine-tune call of theirs."""
+_key_holders: dict[str, str] = {}  # visitor key -> a hash of the browser it was made for (see claim_owner_key)
+
+
+def _holder_id(holder: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(holder).encode()).hexdigest()
+
+
+def new_owner_key(holder: str | None = None) -> str:
+    """A fresh key for one visitor: pass it to every call of theirs.
+
+    Args:
+        holder: what identifies the browser the key is made for (e.g. a cookie); given, the key is honoured
+            later only for that holder (``claim_owner_key``), so a key that leaks in a link is worthless.
+    """
     from dtcm.jobs import new_owner_key as make
 
-    return make()
+    key = make()
+    if holder:
+        _key_holders[key] = _holder_id(holder)
+    return key
+
+
+def claim_owner_key(key: str | None, holder: str | None) -> str | None:
+    """``key`` when it was made for ``holder`` (a reload of the same browser), else None: make a new one."""
+    if not key or not holder:
+        return None
+    return key if _key_holders.get(key) == _holder_id(holder) else None
 
 
 # ------------------------------------------------------------------------------------------- ending
@@ -253,7 +280,7 @@ def _keep_model(job) -> None:
     job.message += f"; the model is selectable as {name!r}"
     if job.state == "finished":
         storage.drop_checkpoints(job.args["output_dir"])  # a stopped run keeps them, to be resumed
-        datasets.forget_upload(job.args.get("_dataset"))
+        datasets.forget_upload(job.args.get("_dataset"), job.owner)  # only ever the owner's own upload
 
 
 def _drop_failed_run(job) -> None:
@@ -330,24 +357,32 @@ def _progress(metrics: list) -> dict | None:
 def _own_model(owner: str | None, what: str) -> tuple[str, dict]:
     """(name, index entry) of the visitor's finished fine-tune, or a sentence saying there is none."""
     name = finetune_status(owner)["variant"]
-    entry = runtime_variant(name)
+    entry = runtime_variant(name, owner)
     if entry is None:
         raise ServiceError(f"you have no finished fine-tune to {what}")
     return name, entry
 
 
 def save_finetuned(name: str | None = None, owner: str | None = None) -> str:
-    """Copy the visitor's finished fine-tune into ``weights/`` and list it in ``weights/index.json``.
+    """Copy the visitor's finished fine-tune into the saved folder and list it there, for every visitor.
 
-    Names follow ``storage.SAVE_NAME`` (letters, digits, '-', '_'); the copy and the index are written
-    atomically, and the number of saved variants is bounded (``DTCM_MAX_SAVED``).
+    The saved folder (``DTCM_SAVED_DIR``, default under ``DTCM_CACHE``) lies outside the repository: the
+    shipped ``weights/`` and its ``index.json`` are never written. Names follow ``storage.SAVE_NAME``
+    (letters, digits, '-', '_') and may not repeat a variant's; the copy and the index are written
+    atomically, and each visitor may save at most ``DTCM_MAX_SAVED`` variants.
+
+    Returns:
+        The saved variant's name (what the variant lists show), never a server path.
     """
-    from dtcm import hub, storage
+    from dtcm import storage
 
     check_writes()
     variant, entry = _own_model(owner, "save")
     listed = {key: v for key, v in entry.items() if key not in ("runtime", "owner", "path")}
-    return str(storage_call(storage.save_variant, entry["path"], hub.weights_dir(), name or variant, listed))
+    name = name or variant
+    taken = (set(list_variants("all", owner)) | set(models._runtime_variants)) - {variant}  # anyone's fine-tunes
+    storage_call(storage.save_variant, entry["path"], storage.saved_root(), name, listed, owner, taken)
+    return name
 
 
 def push_finetuned(repo_id: str, token: str | None = None, owner: str | None = None) -> str:

@@ -1,18 +1,32 @@
-"""What this server lets visitors train and write: the write switch, the one job manager, a job's bounds.
+"""What this server lets visitors train and write: the write switch, the one job manager, a job's bounds,
+and the app's own temporary folder.
 
 The bounds of the fine-tune form come from here (``finetune_limits``), the training defaults behind them
-from ``dtcm.training.args`` (torch-free) and ``DTCMConfig``. ``_jobs`` is the state tests reset.
+from ``dtcm.training.args`` (torch-free) and ``DTCMConfig``. Each app calls ``start_app`` once: its runs,
+uploads and temporary files then live in folders of its own (``dtcm.storage``), removed at shutdown where
+they are temporary. ``_jobs`` is the state tests reset.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
+from pathlib import Path
 
-from dtcm.service.inputs import ServiceError
+from dtcm.service.inputs import ServiceError, storage_call
 from dtcm.service.ui import K_RANGE
 
-__all__ = ["BACKBONES", "HEAVY_BACKBONES", "RUNS_ROOT_ENV", "WRITES_ENV", "finetune_limits", "writes_enabled"]
+__all__ = [
+    "BACKBONES",
+    "HEAVY_BACKBONES",
+    "RUNS_ROOT_ENV",
+    "WRITES_ENV",
+    "finetune_limits",
+    "start_app",
+    "temp_file",
+    "writes_enabled",
+]
 
 WRITES_ENV = "DTCM_FINETUNE"  # "0" switches training, uploads, saving and pushing off; default: off on a Space
 RUNS_ROOT_ENV = "DTCM_RUNS_DIR"  # fine-tune runs are written under this folder (read by dtcm.storage)
@@ -94,3 +108,33 @@ def finetune_limits() -> dict:
         "lr_max": LR_MAX,
         "k_range": K_RANGE,
     }
+
+
+# ---------------------------------------------------------------------------------------- temporary files
+def start_app(name: str, folders=(), files=None) -> None:
+    """Once per app process: give it its own runs, uploads and temporary folders (``name``: "gradio",
+    "streamlit"), and remove its temporary folder, ``folders`` and the paths ``files()`` names at shutdown."""
+    from dtcm import storage
+
+    storage.use_app(name)
+    storage.clean_at_exit(storage.app_temp(), *folders, files=files)
+
+
+def temp_file(name: str, owner: str | None = None, size: int = 0) -> str:
+    """A fresh path named ``name`` in the visitor's part of the app's temporary folder, for an upload or an
+    output of ``size`` bytes at most.
+
+    The folder counts against the disk budget (a file that would pass it is refused with "the server is
+    full"), and its entries older than ``DTCM_UPLOAD_TTL_S`` are removed on every call and at shutdown.
+    """
+    from dtcm import storage
+
+    root = storage.app_temp()
+    for visitor in list(root.iterdir()) if root.is_dir() else []:
+        storage.sweep_temp(visitor)  # each visitor's old files, then the folders of visitors long gone
+    storage.sweep_temp(root)
+    storage_call(storage.check_room, size)
+    folder = storage.app_temp() / storage.owner_id(owner)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder)  # in use: the visitor's folder outlives the sweep while they are here
+    return str(Path(tempfile.mkdtemp(dir=folder)) / Path(name).name)

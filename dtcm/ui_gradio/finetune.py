@@ -34,6 +34,12 @@ def _owner(known: dict | None) -> tuple[str, dict]:
     return known["owner"], known
 
 
+def _variants(owner: str | None) -> dict[str, dict]:
+    """The variants this visitor may choose: the shipped and saved ones and their own fine-tunes."""
+    with service.as_visitor(owner):
+        return layout.variants()
+
+
 class FinetuneHandlers:
     """The handlers over the components of the fine-tune tab (``ft``) and the dropdowns of ``rec`` and ``cmp``."""
 
@@ -68,7 +74,7 @@ class FinetuneHandlers:
         n = len(status.get("metrics") or [])
         state = status.get("state", "idle")
         changed = n != known.get("n") or state != known.get("state")
-        variants = layout.variants()
+        variants = _variants(known.get("owner"))
         names = sorted(variants)
         if names != known.get("variants"):
             dropdowns = self._variant_dropdowns(variants)
@@ -133,7 +139,7 @@ class FinetuneHandlers:
         _check_finetune_allowed()
         owner, _ = _owner(known)
         saved = str(service.save_finetuned((name or "").strip() or None, owner=owner))
-        return {self.ft.saved_to: saved, **self._variant_dropdowns(layout.variants())}
+        return {self.ft.saved_to: saved, **self._variant_dropdowns(_variants(owner))}
 
     @human_errors
     def finetune_push(self, repo_id, token, known) -> str:
@@ -146,14 +152,20 @@ class FinetuneHandlers:
         return f"Pushed: [{url}]({url})"
 
     @human_errors
-    def dataset_upload(self, zip_path):
-        """Unpack an uploaded zip of class folders; returns the dataset dropdown with it added and selected."""
+    def dataset_upload(self, zip_path, known=None) -> dict:
+        """Unpack an uploaded zip of class folders into this visitor's own uploads.
+
+        Returns:
+            {the dataset dropdown with it added and selected (its value ``upload:NAME``, no server path), the
+            session's memory with the visitor key the upload belongs to}.
+        """
         _check_finetune_allowed()
         if not zip_path:
             raise service.ServiceError("no zip file was given: upload a .zip holding one folder of clips per class")
-        spec = service.prepare_dataset_upload(zip_path)
+        owner, known = _owner(known)
+        spec = service.prepare_dataset_upload(zip_path, owner=owner)
         choices = [*layout.dataset_choices(), (f"{Path(zip_path).name} (uploaded)", spec)]
-        return gr.Dropdown(choices=choices, value=spec)
+        return {self.ft.dataset: gr.Dropdown(choices=choices, value=spec), self.ft.known: known}
 
     def wire(self, demo: gr.Blocks) -> None:
         """Connect the tab's buttons, its timer and the page load to these handlers."""
@@ -168,7 +180,8 @@ class FinetuneHandlers:
         saved = [ft.saved_to, rec.variant, cmp.variant, ft.init]
         ft.save.click(self.finetune_save, [ft.save_name, ft.known], saved, api_name="finetune_save")
         ft.push.click(self.finetune_push, [ft.repo_id, ft.token, ft.known], [ft.pushed], api_name="finetune_push")
-        ft.upload_zip.upload(self.dataset_upload, [ft.upload_zip], [ft.dataset], api_name="dataset_upload")
+        upload = [ft.upload_zip, ft.known]
+        ft.upload_zip.upload(self.dataset_upload, upload, [ft.dataset, ft.known], api_name="dataset_upload")
         private = dict(api_visibility="private", queue=False)
         demo.load(self.remember_owner, [ft.owner, ft.known], [ft.known, ft.owner], **private).then(
             self.finetune_poll, [ft.known], poll, api_visibility="private", **quiet

@@ -8,6 +8,7 @@ format and draw exactly what they would. ``calls`` records every call as ``(name
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -59,6 +60,7 @@ VARIANTS = {  # two variants of one tiny model, trained with W_STC 4 (the defaul
 calls: list[tuple[str, tuple, dict]] = []
 _jobs: dict[str | None, dict] = {}
 _runtime: dict[str, dict] = {}
+_visitor: list[str | None] = [None]  # the key of as_visitor, innermost last
 
 
 def reset() -> None:
@@ -101,16 +103,18 @@ def _frames(n: int, level: int, size=(24, 32)) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------ variants
-def list_variants(kind: str = "classifier") -> dict[str, dict]:
-    _called("list_variants", kind)
-    return {} if kind == "enhancer" else {**VARIANTS, **_runtime}
+def list_variants(kind: str = "classifier", owner: str | None = None) -> dict[str, dict]:
+    _called("list_variants", kind, owner=owner)
+    who = owner if owner is not None else _visitor[-1]
+    mine = {n: e for n, e in _runtime.items() if e.get("owner") in (None, who)}
+    return {} if kind == "enhancer" else {**VARIANTS, **mine}
 
 
 def default_variant() -> str:
     return "tiny"
 
 
-def class_names(variant: str | None = None) -> list[str]:
+def class_names(variant: str | None = None, owner: str | None = None) -> list[str]:
     return list(ARID_CLASSES)
 
 
@@ -122,13 +126,30 @@ def variant_for_wstc(w_stc: float) -> str:
     return min(VARIANTS, key=lambda n: (abs(VARIANTS[n]["w_stc"] - float(w_stc)), n))
 
 
-def get_model(variant: str | None = None):
-    _called("get_model", variant)
+def get_model(variant: str | None = None, owner: str | None = None):
+    _called("get_model", variant, owner=owner)
     return SimpleNamespace(config=DTCMConfig(backbone="shufflenetv2", width_mult=0.25))
 
 
 def register_variant(name: str, path: str | Path, **entry) -> None:
     _runtime[name] = {"path": str(path), "runtime": True, **entry}
+
+
+@contextlib.contextmanager
+def as_visitor(owner: str | None):
+    _visitor.append(owner)
+    try:
+        yield
+    finally:
+        _visitor.pop()
+
+
+def start_app(name: str, folders=(), files=None) -> None:
+    _called("start_app", name)
+
+
+def temp_file(name: str, owner: str | None = None, size: int = 0) -> str:
+    return str(Path(tempfile.mkdtemp(prefix="dtcm-fake-")) / Path(name).name)
 
 
 def model_slot():
@@ -271,9 +292,9 @@ def finetune_datasets() -> dict[str, str]:
     return {"DarkActions-synth, small (rendered on first use)": SYNTHETIC_SMALL}
 
 
-def prepare_dataset_upload(zip_path) -> str:
+def prepare_dataset_upload(zip_path, owner: str | None = None) -> str:
     _check_writes()
-    return str(Path(zip_path).with_suffix(""))
+    return f"upload:{Path(zip_path).stem}"
 
 
 def _status(owner) -> dict:
@@ -306,7 +327,7 @@ def stop_finetune(wait: float = 0.0, owner: str | None = None) -> dict:
     if job is None:
         raise ServiceError("you have no fine-tune running to stop")
     job.update(state="stopped", message="stopped after step 1", progress=None, variant="finetune-fake")
-    register_variant("finetune-fake", "/nonexistent/finetune-fake", w_stc=job["settings"]["w_stc"], k=4)
+    register_variant("finetune-fake", "/nonexistent/finetune-fake", w_stc=job["settings"]["w_stc"], k=4, owner=owner)
     return _status(owner)
 
 
@@ -319,8 +340,12 @@ def resume_finetune(owner: str | None = None) -> dict:
     return _status(owner)
 
 
-def new_owner_key() -> str:
+def new_owner_key(holder: str | None = None) -> str:
     return secrets.token_hex(16)
+
+
+def claim_owner_key(key: str | None, holder: str | None) -> str | None:
+    return None  # the test app has no browser cookie: every session is a new visitor
 
 
 def save_finetuned(name: str | None = None, owner: str | None = None) -> str:
@@ -328,7 +353,7 @@ def save_finetuned(name: str | None = None, owner: str | None = None) -> str:
     status = _status(owner)
     if status["variant"] is None:
         raise ServiceError("you have no finished fine-tune to save")
-    return f"/nonexistent/weights/{name or status['variant']}"
+    return name or status["variant"]
 
 
 def push_finetuned(repo_id: str, token: str | None = None, owner: str | None = None) -> str:
