@@ -18,9 +18,9 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import secrets
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -251,7 +251,8 @@ def save_folder(model: DTCM, out: str | os.PathLike, source: str) -> Path:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}"
+    tmp.mkdir()  # unlike mkdtemp's, its permissions follow the umask, as the folder's should
     try:
         model.save_pretrained(tmp)
         (tmp / "README.md").write_text(CARD.format(source=source, enhancer=model.config.enhancer))
