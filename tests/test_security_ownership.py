@@ -45,6 +45,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setattr(storage, "_app", None)
     monkeypatch.setattr(storage, "_cleaned_at_exit", set())
     monkeypatch.setattr(service.server, "_jobs", None)
+    monkeypatch.setattr(service.server, "_sweeper", SimpleNamespace())  # no background sweeper in tests
     monkeypatch.setattr(service.models, "_runtime_variants", {})
     service.models._cache.clear()
     yield tmp_path
@@ -111,6 +112,11 @@ def test_h2_streamlit_files_are_counted_swept_and_removed_at_shutdown(server, mo
         os.utime(p, (old, old))
     service.temp_file("later.mp4", B)  # any later request sweeps what is older than the time to live
     assert not path.exists()
+    spec = service.prepare_dataset_upload(str(_zip(server / "set.zip")), owner=A)
+    folder = Path(service.datasets.check_dataset(spec, A))
+    for p in (folder, folder.parent):
+        os.utime(p, (old, old))
+    assert service.server.sweep_now() >= 1 and not folder.exists()  # what the app's sweeper runs every minute
 
     assert storage.app_temp().exists()
     for call in at_exit:

@@ -130,7 +130,12 @@ def variant_config(variant: str | None = None, owner: str | None = None):
     entry = list_variants("all", owner).get(name)
     if entry is None:
         raise ServiceError(f"there is no variant {name!r}")
-    return DTCMConfig.load(Path(entry["path"]) / "config.json")
+    try:
+        return DTCMConfig.load(Path(entry["path"]) / "config.json")
+    except OSError as exc:
+        from dtcm import storage
+
+        raise ServiceError(f"the config of {name!r} could not be read: {storage.public_text(str(exc))}") from None
 
 
 def class_names(variant: str | None = None, owner: str | None = None) -> list[str]:

@@ -111,13 +111,47 @@ def finetune_limits() -> dict:
 
 
 # ---------------------------------------------------------------------------------------- temporary files
+SWEEP_EVERY_S = 60.0  # how often an app removes expired uploads and temporary files, requests or not
+_sweeper: threading.Thread | None = None
+
+
 def start_app(name: str, folders=(), files=None) -> None:
     """Once per app process: give it its own runs, uploads and temporary folders (``name``: "gradio",
-    "streamlit"), and remove its temporary folder, ``folders`` and the paths ``files()`` names at shutdown."""
+    "streamlit"), sweep them every ``SWEEP_EVERY_S``, and remove its temporary folder, ``folders`` and the
+    paths ``files()`` names at shutdown."""
+    global _sweeper
     from dtcm import storage
 
     storage.use_app(name)
     storage.clean_at_exit(storage.app_temp(), *folders, files=files)
+    with _jobs_lock:
+        if _sweeper is None:
+            _sweeper = threading.Thread(target=_sweep_forever, name="dtcm-sweeper", daemon=True)
+            _sweeper.start()
+
+
+def _sweep_forever() -> None:
+    import logging
+    import time
+
+    while True:
+        time.sleep(SWEEP_EVERY_S)
+        try:
+            sweep_now()
+        except Exception:
+            logging.getLogger("dtcm.service").exception("could not sweep the expired uploads and temporary files")
+
+
+def sweep_now() -> int:
+    """Remove the uploads no job uses and the temporary files older than ``DTCM_UPLOAD_TTL_S``; returns how many."""
+    from dtcm import storage
+    from dtcm.service.datasets import _datasets_in_use
+
+    removed = storage.sweep(_datasets_in_use() if _jobs is not None else set())
+    root = storage.app_temp()
+    for visitor in list(root.iterdir()) if root.is_dir() else []:
+        removed += storage.sweep_temp(visitor)  # each visitor's old files, then the folders of visitors long gone
+    return removed + storage.sweep_temp(root)
 
 
 def temp_file(name: str, owner: str | None = None, size: int = 0) -> str:
@@ -129,10 +163,7 @@ def temp_file(name: str, owner: str | None = None, size: int = 0) -> str:
     """
     from dtcm import storage
 
-    root = storage.app_temp()
-    for visitor in list(root.iterdir()) if root.is_dir() else []:
-        storage.sweep_temp(visitor)  # each visitor's old files, then the folders of visitors long gone
-    storage.sweep_temp(root)
+    sweep_now()
     storage_call(storage.check_room, size)
     folder = storage.app_temp() / storage.owner_id(owner)
     folder.mkdir(parents=True, exist_ok=True)
