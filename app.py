@@ -307,7 +307,8 @@ def _recognise_events() -> None:
     rec.run.click(lambda: dict.fromkeys(cleared), None, cleared, **private).then(
         analyse, rec_inputs, rec_outputs, api_name="analyse", show_progress_on=[rec.top5], **MODEL_WORK
     ).success(enhance, rec_inputs, clip_out, api_name="enhance", show_progress_on=[rec.enhanced], **MODEL_WORK)
-    rec.video.upload(preview_upload, [rec.video], [rec.video, rec.preview_note], api_visibility="private")
+    # private keeps it off the API page only (the browser calls it by number): its decoding shares the model budget
+    rec.video.upload(preview_upload, [rec.video], [rec.video, rec.preview_note], api_visibility="private", **MODEL_WORK)
     rec.example_shelf.select(pick_example, None, [rec.video], **private)
     rec.photo_run.click(
         enhance_photo,

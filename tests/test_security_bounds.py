@@ -251,3 +251,40 @@ def test_l6_pixel_scale_is_range_checked_on_load(tmp_path):
         assert repr(bad) in str(e.value) or f"{bad:g}" in str(e.value)
     for good in (1.0, 2.0, 255.0):  # ours, I3D's, the Hara checkpoints'
         assert DTCMConfig(pixel_scale=good).pixel_scale == good
+
+
+# ---------------------------------------------------------------------------------------------- M5
+def test_m5_enhance_is_capped_in_frames_and_pixels_and_says_so(tmp_path, weights, monkeypatch):
+    from dtcm.service import enhance
+
+    clip = video.write_video(tmp_path / "long.mp4", np.full((400, 48, 64, 3), 20, np.uint8), 30)
+    lim = enhance.enhance_limits()
+    assert lim == {"frames": 300, "pixels": 30_000_000}  # was 900 frames and 200 million: 267 s at 1080p, k = 1
+    r = service.enhance_video(str(clip), out_path=str(tmp_path / "out.mp4"))
+    assert (r["frames"], r["source_frames"]) == (300, 400) and "at most 300 frames" in r["note"]
+    monkeypatch.setattr(enhance, "ENHANCE_MAX_PIXELS", 300 * 32 * 24)  # the size drops first
+    r = service.enhance_video(str(clip), out_path=str(tmp_path / "small.mp4"), start_s=2.0)
+    assert r["frames"] <= 300 and r["frames"] * r["width"] * r["height"] <= 300 * 32 * 24 and r["width"] < 64
+    monkeypatch.undo()
+    import app
+
+    shown = json.dumps(app.demo.get_config_file(), default=str)  # the Gradio page states the bound
+    assert enhance.enhance_limit_sentence() in shown and "300 frames" in shown and "30 million pixels" in shown
+    assert "DTCM_ENHANCE_MAX_FRAMES" in (ROOT / "docs" / "SECURITY.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------- M6
+def test_m6_the_private_preview_shares_the_model_budget_and_its_work_is_bounded(tmp_path, encode_video):
+    import app
+    from dtcm.service import previews
+
+    fns = {fn.name: fn for fn in app.demo.fns.values()}
+    preview, analyse = fns["preview_upload"], fns["analyse"]
+    assert preview.api_visibility == "private"  # off the API page; the browser still calls it by number
+    assert (preview.concurrency_id, preview.concurrency_limit) == (analyse.concurrency_id, analyse.concurrency_limit)
+    eight_k = video.VideoInfo(frames=900, fps=30.0, width=7680, height=4320, duration=30.0, codec="hevc", rotation=0)
+    assert previews.preview_frames(eight_k) == 90  # decoding 8K costs its full size: 39 s for 900 frames before
+    avi = encode_video(tmp_path / "long.avi", np.full((400, 32, 48, 3), 30, np.uint8), codec="mpeg4", rate=30)
+    r = service.preview_video(str(avi), out_dir=str(tmp_path))
+    assert r["transcoded"] and "its first 300 of 400 frames" in r["note"]
+    assert video.probe(r["path"], isolate=False).frames == 300

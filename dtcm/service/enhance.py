@@ -1,8 +1,10 @@
 """Enhance a whole clip (or the part from a start time) into a browser-playable H.264 mp4, within bounds.
 
-One request keeps at most ``video.LIMITS.max_frames`` frames and ``DTCM_ENHANCE_MAX_PIXELS`` frames x width
-x height (the size drops, aspect kept); the result says exactly what was produced. The clip gets the same
-enhance / soften / skip decision (``dtcm.adaptive``) as ``analyse``.
+Every request comes from an anonymous visitor (``/enhance``, the whole-clip enhance chained after Analyse,
+Streamlit's), so one keeps at most ``DTCM_ENHANCE_MAX_FRAMES`` frames and ``DTCM_ENHANCE_MAX_PIXELS`` frames x
+width x height (the size drops first, aspect kept): its work follows the bound, not the upload. The result says
+exactly what was produced; ``enhance_limit_sentence`` is what the UIs say beforehand. The clip gets the same
+enhance / soften / skip decision (``dtcm.adaptive``) as ``analyse``. ``dtcm enhance`` (the CLI) is not bound here.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from dtcm.images import is_image
 from dtcm.service.inputs import ServiceError, check_k, check_path, check_seconds, video_call
 from dtcm.service.models import get_model, model_slot
 
-__all__ = ["ENHANCE_CHUNK_GROUPS", "enhance_clip", "enhance_video"]
+__all__ = ["ENHANCE_CHUNK_GROUPS", "enhance_clip", "enhance_limit_sentence", "enhance_limits", "enhance_video"]
 
-ENHANCE_MAX_PIXELS = int(float(os.environ.get("DTCM_ENHANCE_MAX_PIXELS", 200e6)))  # frames x width x height per call
+# measured on a 1080p 60 s clip at k = 1: 200 million took 267 s of a model slot; 30 million is a seventh of it
+ENHANCE_MAX_FRAMES = int(os.environ.get("DTCM_ENHANCE_MAX_FRAMES", 300))  # frames per request (10 s at 30 fps)
+ENHANCE_MAX_PIXELS = int(float(os.environ.get("DTCM_ENHANCE_MAX_PIXELS", 30e6)))  # frames x width x height per request
 ENHANCE_CHUNK_GROUPS = 16  # frames are enhanced 16 k-frame groups at a time, so progress can be told
 
 
@@ -85,6 +89,22 @@ def enhance_video(
     }
 
 
+def enhance_limits() -> dict:
+    """What one enhance request may produce: ``frames`` at most and ``pixels`` (frames x width x height)."""
+    from dtcm.video import LIMITS
+
+    return {"frames": max(1, min(ENHANCE_MAX_FRAMES, LIMITS.max_frames)), "pixels": ENHANCE_MAX_PIXELS}
+
+
+def enhance_limit_sentence() -> str:
+    """The bound of ``enhance_video`` as the UIs state it, e.g. "The enhanced clip is at most 300 frames ..."."""
+    lim = enhance_limits()
+    return (
+        f"The enhanced clip is at most {lim['frames']} frames (from the start, or from the segment start) and "
+        f"{lim['pixels'] / 1e6:.0f} million pixels over all frames; a larger clip comes back at a smaller size."
+    )
+
+
 def enhance_clip(
     path, variant: str | None = None, k: int | None = None, out_path=None, estimate_size: int | None = 256
 ) -> str:
@@ -107,8 +127,9 @@ def _enhance_plan(info, max_pixels: int, available: int | None = None) -> tuple[
     """(frames to keep, short side to decode at or None for the clip's own) within one request's budget."""
     from dtcm.video import LIMITS
 
+    cap = enhance_limits()["frames"]
     available = info.frames if available is None else available
-    frames = max(1, min(available or LIMITS.max_frames, LIMITS.max_frames))
+    frames = max(1, min(available or cap, cap))
     w, h = info.width, info.height
     short = min(w, h, LIMITS.max_short_side)
     area = w * h * (short / min(w, h)) ** 2
@@ -153,8 +174,6 @@ def _decided(frames: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def _note(info, first: int, shape: tuple, fps: float, seconds: float) -> str:
     """One sentence: which frames of the clip were enhanced, at which size, how fast, and why any were cut."""
-    from dtcm.video import LIMITS
-
     n, h, w = shape[:3]
     total = max(info.frames, n)
     if first:
@@ -165,7 +184,8 @@ def _note(info, first: int, shape: tuple, fps: float, seconds: float) -> str:
         part = f"frames 1-{n} of {total} (the first {n / fps:.1f} s of {total / fps:.1f} s)"
     own = (w, h) == (info.width, info.height)
     size_note = f"at the clip's own size, {w}x{h}" if own else f"at {w}x{h} (the clip is {info.width}x{info.height})"
-    limit = f"{LIMITS.max_frames} frames and {ENHANCE_MAX_PIXELS / 1e6:.0f} million pixels over all frames"
+    lim = enhance_limits()
+    limit = f"{lim['frames']} frames and {lim['pixels'] / 1e6:.0f} million pixels over all frames"
     cut = n < total - first or not own
     return f"Enhanced {part} {size_note} in {seconds:.1f} s" + (
         f"; this server enhances at most {limit} per request." if cut else "."

@@ -18,12 +18,15 @@ __all__ = [
     "PREVIEW_SHORT_SIDE",
     "example_clips",
     "example_previews",
+    "preview_frames",
     "preview_video",
 ]
 
 EXAMPLES_ENV = "DTCM_EXAMPLES_DIR"  # an operator's folder of more example clips (e.g. real footage), shown first
 BROWSER_PLAYABLE = {(".mp4", "h264"), (".m4v", "h264"), (".webm", "vp8"), (".webm", "vp9"), (".mp4", "av1")}
 PREVIEW_SHORT_SIDE = 480  # a transcoded preview is at most this short side
+PREVIEW_MAX_FRAMES = 300  # and at most this many frames from the start (10 s at 30 fps)
+PREVIEW_MAX_DECODED = 3e9  # and at most this many source pixels decoded (frames x width x height: 90 frames of 8K)
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"  # the project's own clips
 
 
@@ -73,8 +76,9 @@ def preview_video(path, out_dir=None) -> dict:
     """A file the browser can play for an upload: the upload itself when it is, else an H.264 copy.
 
     AVI, MOV, MKV, HEVC or MPEG-4 Part 2 uploads are decoded with PyAV (no ffmpeg binary needed) and
-    written as H.264 (at most ``video.LIMITS.max_frames`` frames from the start and a 480-pixel short
-    side); the note says so.
+    written as H.264: at most ``PREVIEW_MAX_FRAMES`` frames from the start, fewer where decoding them would pass
+    ``PREVIEW_MAX_DECODED`` source pixels (a large frame costs its full size to decode), at a 480-pixel short
+    side; the note says so.
 
     Returns:
         dict with ``path`` (what to show), ``transcoded`` (bool) and ``note`` (empty when nothing changed).
@@ -88,7 +92,8 @@ def preview_video(path, out_dir=None) -> dict:
     if (Path(path).suffix.lower(), info.codec) in BROWSER_PLAYABLE and info.rotation == 0:
         return {"path": path, "transcoded": False, "note": ""}
     size = min(info.width, info.height, PREVIEW_SHORT_SIDE)
-    frames, fps = video_call(video.read_video, path, size=size)
+    keep = preview_frames(info)
+    frames, fps = video_call(video.read_video, path, size=size, max_frames=keep)
     fd, out = tempfile.mkstemp(suffix=".mp4", prefix="preview_", dir=out_dir)
     os.close(fd)
     try:
@@ -102,3 +107,11 @@ def preview_video(path, out_dir=None) -> dict:
         f"Preview converted from {info.codec} to H.264 for the browser ({w}x{h}{part}); the analysis uses the original."
     )
     return {"path": out, "transcoded": True, "note": note}
+
+
+def preview_frames(info) -> int:
+    """How many frames from the start a preview of this video decodes: its work follows the bound, not the file."""
+    from dtcm import video
+
+    by_pixels = int(PREVIEW_MAX_DECODED // max(info.width * info.height, 1))
+    return max(1, min(PREVIEW_MAX_FRAMES, video.LIMITS.max_frames, by_pixels))

@@ -13,6 +13,7 @@ import gradio as gr
 
 from dtcm import presentation as ui
 from dtcm import service
+from dtcm.service.enhance import enhance_limit_sentence
 from dtcm.ui_gradio.files import image_file
 from dtcm.ui_gradio.photo import photo_input
 
@@ -180,6 +181,7 @@ def _recognise_results(c: SimpleNamespace) -> None:
         label="Enhanced clip (H.264)", height=300, buttons=["download"], interactive=False, elem_id="enhanced"
     )
     c.enhanced_note = gr.Markdown(label="Note")
+    gr.Markdown(enhance_limit_sentence(), elem_id="enhance-limit")  # the bound of every enhance request
     with gr.Accordion("Timeline: the action over the whole clip", open=False, elem_id="timeline"):
         c.tl_run = gr.Button("Recognise every part of the clip", elem_id="timeline-btn")
         c.tl_plot = gr.Plot(label="Top action per window", elem_id="timeline-plot")
