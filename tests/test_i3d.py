@@ -187,6 +187,22 @@ def test_full_size_runs_a_tiny_clip_and_takes_a_new_head():
     assert not any("weight" in k for k in model.features.Conv3d_1a_7x7.bn.state_dict())  # no BN scale
 
 
+def test_head_is_optional_and_replaceable():
+    torch.manual_seed(0)
+    model = create_backbone("i3d_tiny_test", 400).eval()
+    x = torch.rand(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        pooled = model.avgpool(model.forward_features(x)).flatten(1)  # (1, num_features)
+        model.reset_classifier(0)
+        torch.testing.assert_close(model(x), pooled)
+        model.reset_classifier(6)
+        assert model(x).shape == (1, 6)
+    assert [k for k in model.state_dict() if k.startswith("classifier.")] == [
+        "classifier.1.weight",
+        "classifier.1.bias",
+    ]
+
+
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1, 1), (2, 3, 5, 24, 40), (1, 3, 17, 33, 65)])
 def test_tiny_any_input_size(shape):
     torch.manual_seed(0)

@@ -146,7 +146,7 @@ class I3D(PooledClassifier):
     """I3D on clips (B, 3, T, H, W) in [-1, 1]; any T, H, W >= 1.
 
     Args:
-        num_classes: width of the linear head (400 for the Kinetics weights).
+        num_classes: width of the linear head (400 for the Kinetics weights); 0 for none (pooled features).
         width_mult: scales every layer's width (1.0 is the published network; tests use 0.125).
         dropout: dropout before the linear head.
 
@@ -183,11 +183,19 @@ class I3D(PooledClassifier):
         self.features = nn.Sequential(layers)
         self.num_features = cin
         self.avgpool = HeadPool()
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, num_classes))
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Identity())
+        self.reset_classifier(num_classes)
 
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh linear head of ``num_classes`` (``classifier.1``); 0: none, ``forward`` gives the pooled
+        features (B, num_features)."""
+        if not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
+        self.classifier[1] = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) -> (B, num_features, ceil(T / 8), ceil(H / 32), ceil(W / 32))."""
