@@ -73,7 +73,8 @@ def _symmetric(pad: tuple[int, ...]) -> tuple[int, int, int] | None:
 
 class BatchNorm3dNoScale(nn.BatchNorm3d):
     """Sonnet v1's BatchNorm: ``(x - mean) / sqrt(var + eps) + bias``, no scale. Keys: bias, running_mean,
-    running_var, num_batches_tracked."""
+    running_var, num_batches_tracked. The momentum stays PyTorch's 0.1 (Sonnet's decay 0.999 is 0.001), so a
+    fine-tune of a few hundred steps moves the statistics to its own footage."""
 
     def __init__(self, num_features: int, eps: float = 1e-3):
         super().__init__(num_features, eps=eps, affine=False)
