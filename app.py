@@ -284,9 +284,10 @@ def compare(video, methods, variant, k, known=None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- About
-def model_card(variant) -> str:
+def model_card(variant, known=None) -> str:
     """The model card (README.md in the variant's folder) of the selected variant, as Markdown."""
-    return ui.model_card_md(variant, layout.variants().get(variant or "", {}))
+    with service.as_visitor(_visitor(known)):  # another visitor's fine-tune has no card here
+        return ui.model_card_md(variant, layout.variants().get(variant or "", {}))
 
 
 def results_md() -> str:
@@ -323,7 +324,7 @@ def _recognise_events() -> None:
     rec.tl_run.click(timeline, rec_inputs, [rec.tl_plot, rec.tl_note], api_name="timeline", **MODEL_WORK)
     rec.wstc.input(snap_wstc, [rec.wstc], [rec.variant, rec.wstc], **private)
     rec.variant.input(follow_variant, [rec.variant], [rec.wstc], **private)
-    rec.variant.change(model_card, [rec.variant], [about.card], **private)
+    rec.variant.change(model_card, [rec.variant, ft.known], [about.card], **private)
     rec.video.change(lambda v: v, [rec.video], [cmp.video], **private)  # the same clip in Compare
 
 

@@ -302,3 +302,38 @@ def test_l5_the_gradio_apps_temporary_files_are_removed_at_shutdown(server, monk
     for call in at_exit:
         call()
     assert not out_dir.exists() and not served.exists(), "temporary files outlived the server"
+
+
+# ------------------------------------------------------------------------------- the Gradio handlers (H4, M1)
+def _handler(app, api_name: str):
+    return next(f for f in app.demo.fns.values() if f.api_name == api_name).fn
+
+
+def test_h4_m1_gradio_passes_the_visitor_key_to_uploads_and_model_calls(tmp_path):
+    import fakes
+
+    with fakes.installed() as fake:
+        import app
+
+        ft = app.ft
+        a = _handler(app, "remember_owner")("", {})[ft.known]
+        b = _handler(app, "remember_owner")("", {})[ft.known]
+        assert a["owner"] != b["owner"]
+        out = _handler(app, "dataset_upload")(str(_zip(tmp_path / "clips.zip")), a)
+        assert out[ft.dataset].value == "upload:clips" and out[ft.known]["owner"] == a["owner"]
+        assert [kw["owner"] for name, _, kw in fake.calls if name == "prepare_dataset_upload"] == [a["owner"]]
+
+        start = _handler(app, "finetune_start")
+        a = start("upload:clips", "resnet_tiny_test", 0.1, 4, 4, 1, 1e-4, 2, "auto", 2, a)[ft.known]
+        a = _handler(app, "finetune_stop")(a)[ft.known]  # the fake's job ends with the variant finetune-fake
+
+        def offered(known: dict) -> list[str]:  # a fresh page of that visitor: its dropdowns are filled anew
+            return [v for _, v in _handler(app, "finetune_status")({"owner": known["owner"]})[app.rec.variant].choices]
+
+        assert "finetune-fake" in offered(a) and "finetune-fake" not in offered(b)
+        clip = str(ROOT / "examples" / next(p.name for p in (ROOT / "examples").glob("*.mp4")))
+        with pytest.raises(Exception, match="unknown model variant 'finetune-fake'"):
+            app.analyse(clip, "finetune-fake", 4, b)
+        with pytest.raises(Exception, match="unknown model variant 'finetune-fake'"):
+            app.compare(clip, ["none"], "finetune-fake", 4, b)
+        assert app.analyse(clip, "finetune-fake", 4, a)[app.rec.result_json]

@@ -293,6 +293,7 @@ def finetune_datasets() -> dict[str, str]:
 
 
 def prepare_dataset_upload(zip_path, owner: str | None = None) -> str:
+    _called("prepare_dataset_upload", zip_path, owner=owner)
     _check_writes()
     return f"upload:{Path(zip_path).stem}"
 
