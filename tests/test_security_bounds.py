@@ -288,3 +288,64 @@ def test_m6_the_private_preview_shares_the_model_budget_and_its_work_is_bounded(
     r = service.preview_video(str(avi), out_dir=str(tmp_path))
     assert r["transcoded"] and "its first 300 of 400 frames" in r["note"]
     assert video.probe(r["path"], isolate=False).frames == 300
+
+
+# ---------------------------------------------------------------------------------------------- L4
+def test_l4_writes_off_by_a_space_say_why(monkeypatch):
+    import gradio as gr
+
+    from dtcm.service import server
+    from dtcm.ui_gradio import layout
+
+    monkeypatch.delenv("DTCM_FINETUNE", raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/dtcm")
+    with pytest.raises(service.ServiceError) as e:
+        server.check_writes()
+    said = str(e.value)
+    assert "=0" not in said and "the default on a Hugging Face Space" in said and "DTCM_FINETUNE=1" in said
+    with gr.Blocks() as demo:
+        layout.finetune_tab()
+    shown = json.dumps(demo.get_config_file(), default=str)
+    assert "DTCM_FINETUNE=0" not in shown and "the default on a Hugging Face Space" in shown
+    monkeypatch.setenv("DTCM_FINETUNE", "0")
+    with pytest.raises(service.ServiceError, match=r"\(DTCM_FINETUNE=0\)"):
+        server.check_writes()
+
+
+def test_l4_a_video_track_without_samples_is_not_called_audio(tmp_path):
+    import av
+
+    with av.open(str(tmp_path / "empty.mp4"), "w") as c:  # a recording stopped before its first frame
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        c.start_encoding()
+    with pytest.raises(video.VideoDecodeError) as e:
+        video.probe(tmp_path / "empty.mp4")
+    assert "holds no frames at all" in str(e.value) and "audio" not in str(e.value)
+
+
+def test_l4_a_photo_pil_cannot_read_gets_a_sentence_in_gradio(tmp_path):
+    import gradio as gr
+    from gradio.data_classes import FileData
+
+    from dtcm.ui_gradio.photo import photo_input
+
+    broken = tmp_path / "holiday.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)  # a JPEG's first bytes, then nothing
+    with gr.Blocks():
+        box = photo_input()
+    with pytest.raises(gr.Error) as e:
+        box.preprocess(FileData(path=str(broken), orig_name="holiday.jpg"))
+    assert "'holiday.jpg' could not be decoded as an image" in e.value.message and str(tmp_path) not in e.value.message
+
+
+@pytest.mark.parametrize("name", ["Walk\u202eklaW", "Jump\nrm -rf", "Drink\u200b", "Run\u2028"])
+def test_l4_class_names_with_bidi_or_line_breaks_are_refused(tmp_path, name):
+    from dtcm.data import FolderDataset
+
+    for label in ("Sit", name):
+        (tmp_path / "set" / label).mkdir(parents=True)
+        video.write_video(tmp_path / "set" / label / "a.mp4", np.full((4, 32, 32, 3), 9, np.uint8), 10)
+    with pytest.raises(ValueError, match=r"cannot be shown \(U\+[0-9A-F]{4}\)") as e:
+        FolderDataset(tmp_path / "set")
+    assert "\n" not in str(e.value) and "\u202e" not in str(e.value)

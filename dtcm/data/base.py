@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,8 @@ class ClipDataset(torch.utils.data.Dataset):
     ):
         self.samples = [s if isinstance(s, Sample) else Sample(str(s[0]), int(s[1])) for s in samples]
         self.class_names = tuple(str(n) for n in class_names)
+        for name in self.class_names:
+            _check_class_name(name)
         if clip_len < 1:
             raise ValueError(f"clip_len must be >= 1, got {clip_len}")
         if crop < 1 or short_side < crop:
@@ -407,3 +410,14 @@ def _sub_folders(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _check_class_name(name: str) -> None:
+    """A class name is shown to people and written into config.json: printable, on one line, no direction marks."""
+    bad = [c for c in name if not c.isprintable() or unicodedata.category(c) == "Cf"]  # Cf: bidi, zero-width
+    if bad or not name.strip():
+        codes = ", ".join(dict.fromkeys(f"U+{ord(c):04X}" for c in bad)) or "nothing but spaces"
+        raise ValueError(
+            f"the class name {name[:60]!r} cannot be shown ({codes}); name each class with printable characters "
+            "on one line, without direction marks"
+        )

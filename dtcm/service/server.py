@@ -56,11 +56,22 @@ def writes_enabled() -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
+def writes_off_reason() -> str:
+    """Why writes are off here, for the sentence that says so: the setting as given, or the Space's default."""
+    from dtcm.device import on_zero_gpu
+
+    value = os.environ.get(WRITES_ENV, "").strip()
+    if value:
+        return f"{WRITES_ENV}={value}"[:80]
+    where = "a ZeroGPU Space" if on_zero_gpu() else "a Hugging Face Space"
+    return f"the default on {where}; its owner turns them on with {WRITES_ENV}=1"
+
+
 def check_writes() -> None:
     """Refuse, in one sentence, when writes are switched off."""
     if not writes_enabled():
         raise ServiceError(
-            f"fine-tuning, dataset uploads, saving and pushing are switched off on this server ({WRITES_ENV}=0)"
+            f"fine-tuning, dataset uploads, saving and pushing are switched off on this server ({writes_off_reason()})"
         )
 
 

@@ -15,6 +15,7 @@ import gradio as gr
 
 from dtcm import presentation as ui
 from dtcm import service
+from dtcm.service.server import writes_off_reason
 from dtcm.ui_gradio import layout
 from dtcm.ui_gradio.errors import human_errors
 
@@ -23,7 +24,7 @@ __all__ = ["FinetuneHandlers"]
 
 def _check_finetune_allowed() -> None:
     if not service.writes_enabled():
-        raise service.ServiceError(f"fine-tuning is switched off on this server ({service.WRITES_ENV}=0)")
+        raise service.ServiceError(f"fine-tuning is switched off on this server ({writes_off_reason()})")
 
 
 def _owner(known: dict | None) -> tuple[str, dict]:

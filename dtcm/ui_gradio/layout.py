@@ -14,6 +14,7 @@ import gradio as gr
 from dtcm import presentation as ui
 from dtcm import service
 from dtcm.service.enhance import enhance_limit_sentence
+from dtcm.service.server import writes_off_reason
 from dtcm.ui_gradio.files import image_file
 from dtcm.ui_gradio.photo import photo_input
 
@@ -333,7 +334,7 @@ def finetune_tab() -> SimpleNamespace:
             "server. The job keeps running if you close or reload the page; only you can stop, save or push it. "
             f"One job runs at a time in its own worker (at most {limits['memory_gb']:g} GB and "
             f"{limits['time_min']:g} min); later ones wait in a queue."
-            + ("" if service.writes_enabled() else f" **Switched off on this server** ({service.WRITES_ENV}=0).")
+            + ("" if service.writes_enabled() else f" **Switched off on this server** ({writes_off_reason()}).")
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=4):

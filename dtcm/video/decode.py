@@ -96,7 +96,12 @@ def _probe_impl(path: str, limits: Limits) -> VideoInfo:
         if "image2" in formats or any(f.endswith("_pipe") for f in formats):  # png_pipe, jpeg_pipe, ...
             raise UnsupportedVideo(f"{name} is a still image, not a video; please upload {ACCEPTED}.")
         if not container.streams.video:
-            raise UnsupportedVideo(f"{name} has no video stream (audio only?); please upload {ACCEPTED}.")
+            if not len(container.streams):  # FFmpeg lists no track that holds no samples
+                raise VideoDecodeError(
+                    f"{name} holds no frames at all (an empty or unfinished recording); please upload {ACCEPTED}."
+                )
+            what = ", only audio" if container.streams.audio else ""
+            raise UnsupportedVideo(f"{name} has no video stream{what}; please upload {ACCEPTED}.")
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if ctx is None or ctx.codec is None or not ctx.codec.is_decoder:
