@@ -54,7 +54,6 @@ RESERVED_NAMES = {"index", "recipes", "final", "runs", "uploads", "tmp"}  # fold
 APP_ENV = "DTCM_APP"  # the app's name: its runs, uploads and temporary files get folders of their own
 LOCAL_OWNER = "local"  # the folder of work started without a visitor key (Python, the CLI)
 _save_lock = threading.Lock()
-_app: str | None = None  # set by use_app
 _cleaned_at_exit: set[str] = set()
 
 
@@ -70,14 +69,13 @@ def _env_number(name: str, default: float) -> float:
 
 
 def use_app(name: str) -> None:
-    """Give this process's runs, uploads and temporary files sub-folders named ``name`` (``DTCM_APP`` wins)."""
-    global _app
-    _app = name
+    """Give this process's runs, uploads and temporary files sub-folders named ``name``, unless ``DTCM_APP``
+    names them already; set in the environment, so the training workers it starts use the same folders."""
+    os.environ.setdefault(APP_ENV, name)
 
 
 def _app_name() -> str:
-    name = os.environ.get(APP_ENV) or _app or ""
-    return re.sub(r"[^A-Za-z0-9_-]", "", name)
+    return re.sub(r"[^A-Za-z0-9_-]", "", os.environ.get(APP_ENV, ""))
 
 
 def _per_app(base: Path) -> Path:

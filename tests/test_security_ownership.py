@@ -42,7 +42,6 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("DTCM_RUNS_DIR", str(tmp_path / "runs"))
     for var in ("DTCM_FINETUNE", "SPACE_ID", "DTCM_APP", "DTCM_SAVED_DIR", "DTCM_MAX_SAVED", "DTCM_UPLOAD_TTL_S"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(storage, "_app", None)
     monkeypatch.setattr(storage, "_cleaned_at_exit", set())
     monkeypatch.setattr(service.server, "_jobs", None)
     monkeypatch.setattr(service.server, "_sweeper", SimpleNamespace())  # no background sweeper in tests
@@ -89,7 +88,7 @@ def _stand_in_st(cookie: str | None = None, job: str | None = None) -> SimpleNam
 def test_h2_streamlit_files_are_counted_swept_and_removed_at_shutdown(server, monkeypatch, at_exit):
     import streamlit_app
 
-    monkeypatch.setattr(storage, "_app", None)  # importing the app names its folders; this test does it itself
+    monkeypatch.delenv("DTCM_APP", raising=False)  # importing the app names its folders; this test does it itself
     service.start_app("streamlit")
     monkeypatch.setattr(streamlit_app, "st", _stand_in_st("browser-a"))
     upload = SimpleNamespace(name="clip.mp4", file_id="f1", size=4000, getbuffer=lambda: b"x" * 4000)
