@@ -143,7 +143,8 @@ def test_features_and_head_equal_the_raw_forward(raw, kinetics):
 @needs_ckpt
 @pytest.mark.slow
 def test_kinetics_head_says_playing_cricket(kinetics):
-    from PIL import Image, ImageSequence
+    Image = pytest.importorskip("PIL.Image")
+    from PIL import ImageSequence
 
     gif = Image.open(REFERENCE / "v_CricketShot_g04_c01_rgb.gif")
     frames = np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)])  # (T, H, W, 3)
