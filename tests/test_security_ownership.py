@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import time
 import zipfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from dtcm.model import create_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 A, B = "visitor-a-0123456789abcdef", "visitor-b-0123456789abcdef"
+EXIT_ON_SIGTERM = service.server._exit_on_sigterm  # the fixture replaces it; the shutdown test puts it back
 
 
 @pytest.fixture
@@ -45,6 +47,7 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setattr(storage, "_cleaned_at_exit", set())
     monkeypatch.setattr(service.server, "_jobs", None)
     monkeypatch.setattr(service.server, "_sweeper", SimpleNamespace())  # no background sweeper in tests
+    monkeypatch.setattr(service.server, "_exit_on_sigterm", lambda: None)  # nor a SIGTERM handler in pytest
     monkeypatch.setattr(service.models, "_runtime_variants", {})
     service.models._cache.clear()
     yield tmp_path
@@ -296,7 +299,13 @@ def test_l5_the_gradio_apps_temporary_files_are_removed_at_shutdown(server, monk
     monkeypatch.setattr(app.demo, "launch", lambda **kw: None)
     monkeypatch.setattr(app.threading, "Thread", lambda **kw: SimpleNamespace(start=lambda: None))
     monkeypatch.setattr(app, "on_zero_gpu", lambda: False)
+    monkeypatch.setattr(service.server, "_exit_on_sigterm", EXIT_ON_SIGTERM)  # over the stand-ins of signal below
+    handlers = {}
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.SIG_DFL)
+    monkeypatch.setattr(signal, "signal", lambda signum, handler: handlers.setdefault(signum, handler))
     app.main()
+    with pytest.raises(SystemExit):  # a container stopping the server ends it through the cleanup at exit
+        handlers[signal.SIGTERM](signal.SIGTERM, None)
     assert storage.runs_root() == server / "runs" / "gradio"  # its own runs: Streamlit's jobs never prune them
     for call in at_exit:
         call()

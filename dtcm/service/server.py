@@ -135,10 +135,21 @@ def start_app(name: str, folders=(), files=None) -> None:
 
     storage.use_app(name)
     storage.clean_at_exit(storage.app_temp(), *folders, files=files)
+    _exit_on_sigterm()
     with _jobs_lock:
         if _sweeper is None:
             _sweeper = threading.Thread(target=_sweep_forever, name="dtcm-sweeper", daemon=True)
             _sweeper.start()
+
+
+def _exit_on_sigterm() -> None:
+    """Let SIGTERM (a container or Space stopping) end the process through ``sys.exit``, so the cleanup at exit
+    runs; where the server has a handler of its own (Streamlit's), or outside the main thread, it stays."""
+    import signal
+    import sys
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _sweep_forever() -> None:
