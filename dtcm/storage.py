@@ -245,7 +245,15 @@ def clean_at_exit(*folders: str | Path, files=None) -> None:
             _cleaned_at_exit.add(str(folder))
             atexit.register(shutil.rmtree, str(folder), ignore_errors=True)
     if files is not None:
-        atexit.register(lambda: [Path(p).unlink(missing_ok=True) for p in list(files())])
+        atexit.register(_remove_files, files)
+
+
+def _remove_files(files) -> None:
+    """Remove the files ``files()`` names, and each one's folder once it is empty (a web framework's cache)."""
+    for path in map(Path, list(files())):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+            path.parent.rmdir()
 
 
 def trim_folder(folder: str | Path, max_bytes: int, min_age_s: float = 30.0) -> int:

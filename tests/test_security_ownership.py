@@ -309,7 +309,7 @@ def test_l5_the_gradio_apps_temporary_files_are_removed_at_shutdown(server, monk
     assert storage.runs_root() == server / "runs" / "gradio"  # its own runs: Streamlit's jobs never prune them
     for call in at_exit:
         call()
-    assert not out_dir.exists() and not served.exists(), "temporary files outlived the server"
+    assert not out_dir.exists() and not served.parent.exists(), "temporary files outlived the server"
 
 
 # ------------------------------------------------------------------------------- the Gradio handlers (H4, M1)
