@@ -102,9 +102,10 @@ def list_variants(kind: str = "classifier", owner: str | None = None) -> dict[st
     from dtcm import hub, storage
 
     who = _who(owner)
-    saved = {n: {**e, "saved": True} for n, e in hub.list_variants(storage.saved_root()).items()}
+    shipped = hub.list_variants()
+    saved = {n: {**e, "saved": True} for n, e in hub.list_variants(storage.saved_root()).items() if n not in shipped}
     own = {n: e for n, e in _runtime_variants.items() if e.get("owner") == who}
-    out = {**saved, **hub.list_variants(), **own}
+    out = {**shipped, **saved, **own}  # the shipped ones first, the default leading
     if kind == "all":
         return out
     want_enhancer = kind == "enhancer"
