@@ -250,6 +250,13 @@ def test_l1_no_server_path_reaches_a_visitor(server):
     for text in messages:
         assert str(server) not in text and str(Path.home()) not in text, text
     assert "no such model folder" in messages[-1] and "<runs>" in messages[-1]
+    jobs = service.server.manager()  # a worker's error that names a file of the server
+    failed = Job("j1", A, {"output_dir": str(server / "runs" / "r1")}, {}, state="failed")
+    failed.message = f"the fine-tune failed: cannot read {storage.visitor_uploads(A)}/abc/Walk/a.mp4"
+    with jobs.lock:
+        jobs.jobs[failed.id] = failed
+    status = service.finetune_status(A)
+    assert str(server) not in json.dumps(status) and "<uploads>" in status["message"], status["message"]
     page = (ROOT / "pages" / "3_Fine-tune.py").read_text()
     assert "Unpacked to" not in page and "Saved to {path}" not in page
 

@@ -325,12 +325,15 @@ def finetune_status(owner: str | None = None) -> dict:
 
 
 def _public_status(job) -> dict:
-    """A job as its owner sees it: no server paths, the settings as asked."""
+    """A job as its owner sees it: no server paths (a worker's error included), the settings as asked."""
+    from dtcm import storage
+
     jobs = manager()
     now = time.time()
+    place = f" (place {jobs.queue_position(job)} in the queue)" if job.state == "queued" else ""
     return {
         "state": job.state,
-        "message": job.message + (f" (place {jobs.queue_position(job)} in the queue)" if job.state == "queued" else ""),
+        "message": storage.public_text(job.message) + place,
         "metrics": list(job.metrics),
         "epochs": list(job.epochs),
         "settings": dict(job.settings),
