@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from dtcm.training.terms import TERMS
 
-__all__ = ["ACTIVE", "Job", "JobError", "JobLimits", "JobManager", "new_owner_key"]
+__all__ = ["ACTIVE", "Job", "JobError", "JobLimits", "JobManager", "claim_owner_key", "new_owner_key"]
 
 ACTIVE = ("queued", "preparing", "running", "stopping")  # states that move on by themselves
 METRIC_KEYS = ("step", "epoch", "total_steps", "time", *TERMS, "acc", "lr")  # what a job keeps of each step
@@ -37,9 +37,31 @@ class JobError(ValueError):
     """A request about a job that cannot be met, in one sentence."""
 
 
-def new_owner_key() -> str:
-    """A fresh, unguessable key that identifies one visitor's jobs."""
-    return secrets.token_urlsafe(18)
+KEY_HOLDERS_MAX = 100_000  # bound keys remembered (the oldest forgotten first: their browser gets a new key)
+_key_holders: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> hash of its browser
+
+
+def _holder_id(holder: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(holder).encode()).hexdigest()
+
+
+def new_owner_key(holder: str | None = None) -> str:
+    """A fresh, unguessable key that identifies one visitor's jobs; bound to ``holder`` when one is given."""
+    key = secrets.token_urlsafe(18)
+    if holder:
+        _key_holders[key] = _holder_id(holder)
+        while len(_key_holders) > KEY_HOLDERS_MAX:
+            _key_holders.popitem(last=False)
+    return key
+
+
+def claim_owner_key(key: str | None, holder: str | None) -> str | None:
+    """``key`` when it was made for ``holder``, else None: a key is no bearer token."""
+    if not key or not holder:
+        return None
+    return key if _key_holders.get(key) == _holder_id(holder) else None
 
 
 def _total_memory() -> int:

@@ -217,15 +217,6 @@ def stop_finetune(wait: float = 0.0, owner: str | None = None) -> dict:
     return finetune_status(owner)
 
 
-_key_holders: dict[str, str] = {}  # visitor key -> a hash of the browser it was made for (see claim_owner_key)
-
-
-def _holder_id(holder: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(str(holder).encode()).hexdigest()
-
-
 def new_owner_key(holder: str | None = None) -> str:
     """A fresh key for one visitor: pass it to every call of theirs.
 
@@ -235,17 +226,14 @@ def new_owner_key(holder: str | None = None) -> str:
     """
     from dtcm.jobs import new_owner_key as make
 
-    key = make()
-    if holder:
-        _key_holders[key] = _holder_id(holder)
-    return key
+    return make(holder)
 
 
 def claim_owner_key(key: str | None, holder: str | None) -> str | None:
     """``key`` when it was made for ``holder`` (a reload of the same browser), else None: make a new one."""
-    if not key or not holder:
-        return None
-    return key if _key_holders.get(key) == _holder_id(holder) else None
+    from dtcm.jobs import claim_owner_key as claim
+
+    return claim(key, holder)
 
 
 # ------------------------------------------------------------------------------------------- ending
