@@ -141,6 +141,8 @@ def test_c1_decoded_frames_are_capped_in_long_side_and_pixels_whatever_the_size_
     # the widest accepted shape, at the model's short side: frames as asked, nothing capped
     ok = _flat_video(tmp_path / "ok.mp4", 1024, 128, frames=3)
     assert video.read_clip(ok, 2, size=128, isolate=False).shape == (2, 128, 1024, 3)
+    with pytest.raises(ValueError, match="16384x16 pixels have an aspect ratio beyond the 8:1 accepted"):
+        video.to_batch(np.zeros((2, 16, 16384, 3), np.uint8))  # would have scaled each to 128x131072
 
 
 def test_c1_luma_is_measured_without_a_float_copy_of_the_frames():

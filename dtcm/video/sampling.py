@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dtcm.checks import check_frames
+from dtcm.video.limits import LIMITS
 
 __all__ = ["ClipTransform", "clip_indices", "to_batch"]
 
@@ -54,6 +55,10 @@ class ClipTransform:
 
         frames = check_frames(frames, "T")
         t, h, w, _ = frames.shape
+        if max(h, w) > LIMITS.max_aspect * min(h, w):  # the short side's scale would grow the long side with it
+            raise ValueError(
+                f"frames of {w}x{h} pixels have an aspect ratio beyond the {LIMITS.max_aspect:g}:1 accepted"
+            )
         scale = self.short_side / min(h, w)
         nh, nw = max(self.crop, round(h * scale)), max(self.crop, round(w * scale))
         y0, x0 = (nh - self.crop) // 2, (nw - self.crop) // 2
