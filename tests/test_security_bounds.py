@@ -351,3 +351,56 @@ def test_l4_class_names_with_bidi_or_line_breaks_are_refused(tmp_path, name):
     with pytest.raises(ValueError, match=r"cannot be shown \(U\+[0-9A-F]{4}\)") as e:
         FolderDataset(tmp_path / "set")
     assert "\n" not in str(e.value) and "\u202e" not in str(e.value)
+
+
+def _family_hwm_mb(root_pid: int) -> dict[int, float]:
+    """Peak resident memory (MB, ``VmHWM``) of ``root_pid`` and of every process below it, by pid."""
+    out, todo = {}, [root_pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            kids = [Path(t, "children").read_text().split() for t in Path(f"/proc/{pid}/task").iterdir()]
+        except OSError:
+            continue
+        out[pid] = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+        todo += [int(k) for ks in kids for k in ks]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
+def test_c1_and_h1_files_at_the_real_gradio_server_two_at_once(tmp_path):
+    """``python app.py`` as a visitor reaches it: the C1 files twice at once and the H1 photos, each answered
+    with a sentence; the server then still analyses a clip, and its process tree never passed 1 GB."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+    from test_app_gradio import EXAMPLES, serve_app
+
+    wide = _flat_video(tmp_path / "wide.mp4", 16384, 16)
+    webm = _flat_video(tmp_path / "wide.webm", 32768, 16, codec="libvpx-vp9")
+    png = _one_bit_png(tmp_path / "bomb.png", 32768, 32768)
+    with serve_app(tmp_path / "srv") as (url, default):
+        kids = [pid for pid in _family_hwm_mb(os.getpid()) if b"app.py" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+
+        def ask(args):
+            *inputs, api = args
+            try:
+                client.predict(*inputs, api_name=api)
+                return "ok"
+            except Exception as e:  # gradio_client's AppError carries the app's sentence
+                return str(e)
+
+        calls = [(handle_file(str(wide)), default, 4, "/analyse")] * 2
+        calls += [
+            (handle_file(str(webm)), ["none", "dtcm"], default, 4, "/compare"),
+            (handle_file(str(png)), default, "/enhance_photo"),
+        ]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(ask, calls))
+        fine = client.predict(handle_file(str(EXAMPLES[0])), default, 4, api_name="/analyse")
+        peaks = {pid: mb for k in kids for pid, mb in _family_hwm_mb(k).items()}  # the server and its decoders
+    assert len(kids) == 1 and all(a != "ok" and "accepted" in a for a in answers), answers
+    assert fine and sum(peaks.values()) < 1024, peaks
