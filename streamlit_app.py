@@ -75,11 +75,23 @@ def top5_chart(top5: list[tuple[str, float]], key: str, title: str = "Top-5 acti
 
 
 def _browser() -> str | None:
-    """What identifies this browser across reloads (None where Streamlit sets no XSRF cookie)."""
+    """What identifies this browser across reloads: the token of Streamlit's XSRF cookie (None without one).
+
+    The cookie is written as ``2|mask|masked token|time`` (Tornado) with a fresh mask on every page load;
+    the token under the mask stays the browser's.
+    """
     try:
-        return st.context.cookies.get(BROWSER_COOKIE) or None
+        value = st.context.cookies.get(BROWSER_COOKIE) or ""
     except Exception:
         return None
+    parts = value.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+            return bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked)).hex() if mask else None
+        except ValueError:
+            return None
+    return value or None
 
 
 def visitor(in_address: bool = False) -> str:

@@ -281,12 +281,18 @@ def test_l3_a_job_key_in_the_address_works_only_in_the_browser_it_was_made_for(s
     assert service.claim_owner_key(key, "browser-b") is None and service.claim_owner_key(key, None) is None
     assert service.claim_owner_key(service.new_owner_key(), "browser-a") is None  # a key made for no browser
 
-    monkeypatch.setattr(streamlit_app, "st", _stand_in_st("browser-a"))
+    def xsrf(token: bytes, mask: bytes) -> str:  # Streamlit's cookie as Tornado writes it: masked afresh each load
+        return f"2|{mask.hex()}|{bytes(b ^ mask[i % 4] for i, b in enumerate(token)).hex()}|1765000000"
+
+    token = bytes(range(16))
+    monkeypatch.setattr(streamlit_app, "st", _stand_in_st(xsrf(token, b"\x01\x02\x03\x04")))
     made = streamlit_app.visitor(in_address=True)
     assert streamlit_app.st.query_params["job"] == made
-    monkeypatch.setattr(streamlit_app, "st", _stand_in_st("browser-a", job=made))  # a reload of the same browser
+    reload = _stand_in_st(xsrf(token, b"\x09\x08\x07\x06"), job=made)  # the same browser, a fresh mask
+    monkeypatch.setattr(streamlit_app, "st", reload)
     assert streamlit_app.visitor() == made
-    for stranger in (_stand_in_st("browser-b", job=made), _stand_in_st(None, job=made)):  # a shared link
+    strangers = (_stand_in_st(xsrf(bytes(16), b"\x01\x02\x03\x04"), job=made), _stand_in_st(None, job=made))
+    for stranger in strangers:  # a shared link opened in another browser
         monkeypatch.setattr(streamlit_app, "st", stranger)
         assert streamlit_app.visitor(in_address=True) != made and stranger.query_params["job"] != made
 
