@@ -132,10 +132,10 @@ class FinetuneHandlers:
 
     @human_errors
     def finetune_save(self, name, known) -> dict:
-        """Save this visitor's finished fine-tune into weights/.
+        """Save this visitor's finished fine-tune on this server (the saved folder, not weights/).
 
         Returns:
-            {saved to: the folder written, and the three variant dropdowns with the saved variant among their choices}.
+            {saved as: the variant's name, and the three variant dropdowns with the saved variant among their choices}.
         """
         _check_finetune_allowed()
         owner, _ = _owner(known)

@@ -313,9 +313,9 @@ def _finetune_outputs(c: SimpleNamespace) -> None:
     c.status = gr.Textbox(label="Job status", lines=3, max_lines=4)
     c.plot = gr.Plot(label="Loss terms and accuracy per step")
     with gr.Row():
-        c.save_name = gr.Textbox(label="Name for weights/ (blank: automatic)", max_lines=1)
-        c.save = gr.Button("Save to weights/")
-    c.saved_to = gr.Textbox(label="Saved to", max_lines=1)
+        c.save_name = gr.Textbox(label="Name of the saved variant (blank: automatic)", max_lines=1)
+        c.save = gr.Button("Save on this server (every visitor can then choose it)")
+    c.saved_to = gr.Textbox(label="Saved as", max_lines=1)
     with gr.Row():
         c.repo_id = gr.Textbox(label="Hub repo id (owner/name)", max_lines=1)
         c.token = gr.Textbox(label="Your Hub token (write access; needed, never stored)", type="password", max_lines=1)
