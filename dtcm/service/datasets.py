@@ -152,8 +152,7 @@ def prepare_dataset_upload(zip_path, owner: str | None = None) -> str:
         The dataset spec for ``start_finetune`` with the same ``owner``: ``"upload:NAME"``, no server path.
 
     Example:
-        >>> spec = prepare_dataset_upload("clips.zip", owner=key)  # doctest: +SKIP
-        >>> start_finetune(spec, owner=key)  # doctest: +SKIP
+        ``spec = prepare_dataset_upload("clips.zip", owner=key)``, then ``start_finetune(spec, owner=key)``.
     """
     import hashlib
     import zipfile

@@ -51,8 +51,14 @@ def as_visitor(owner: str | None):
     """Run the service calls inside for the visitor key ``owner``: they see that visitor's fine-tunes.
 
     Example:
-        >>> with as_visitor(key):  # doctest: +SKIP
-        ...     analyse("clip.mp4", variant=my_finetune)
+        >>> register_variant("finetune-demo", "/runs/finetune-demo/final", owner="key-a")
+        >>> with as_visitor("key-b"):
+        ...     "finetune-demo" in list_variants("all")
+        False
+        >>> with as_visitor("key-a"):
+        ...     "finetune-demo" in list_variants("all")
+        True
+        >>> forget_variants_under("/runs/finetune-demo")
     """
     token = _visitor.set(owner)
     try:
