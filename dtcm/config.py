@@ -23,7 +23,8 @@ KINETICS_MEAN_255 = (110.63666788, 103.16065604, 96.29023126)
 
 # the enhancers registered in dtcm.enhancer, and "none"; kept here so a config validates without torch
 # (tests/test_registry.py checks that the two agree)
-ENHANCERS = ("lightdce", "zerodce", "none")
+# (the *_scene names: the scene-keeping curves of issue 19, opted into by new weights)
+ENHANCERS = ("lightdce", "lightdce_scene", "zerodce", "zerodce_scene", "none")
 # Bounds a config.json must keep (clip_len's is the decoder's LIMITS.max_frames): beyond them a model
 # cannot be built in memory or a clip cannot be read.
 MAX_CURVE_ITERATIONS = 32  # the paper uses 8; R has 3 * n channels
@@ -55,7 +56,7 @@ class DTCMConfig:
     pixel_scale: float = 1.0  # the backbone sees (x * pixel_scale - mean) / std; Hara checkpoints: 255
     mean: tuple[float, float, float] = (0.4339, 0.4045, 0.3776)  # per channel, in pixel_scale units
     std: tuple[float, float, float] = (0.2254, 0.2195, 0.2137)  # per channel, in pixel_scale units
-    enhancer: str = "lightdce"  # "lightdce" (the paper's), "zerodce" (baseline) or "none"
+    enhancer: str = "lightdce"  # "lightdce" (the paper's), "zerodce" (baseline), their "*_scene" forms or "none"
     k: int = 4  # frame-sharing factor: one curve estimate per k frames (paper default 4)
     alpha: float = 0.1  # weight of the enhancement losses in L_total (Eq. 7)
     w_stc: float = 4.0  # weight of L_STC inside the enhancement losses (Eq. 7)

@@ -5,6 +5,14 @@ An enhancer's curve maps R (3 * n channels in [-1, 1]) brighten a frame by n ite
 :func:`apply_curves_` is the same arithmetic, element for element, written in place into preallocated
 buffers for inference. With frame sharing the T frames are split into consecutive groups of k; each group's
 curves are estimated once, on its middle frame (:func:`keyframe_indices`).
+
+The scene-keeping form (issue 19, the ``*_scene`` enhancers) drives one curve per iteration from the
+brightest channel L = max(R, G, B) and carries colour over: :func:`scene_maps` turns the estimator's n maps into
+a frame-wide curve plus a bounded, smooth local term (a coarse grid, bilinear), so that the order of light is
+kept; :func:`scene_curves` lifts L near black from a blurred L (no posterised blocks from lifted low bits), rolls
+highlights off instead of clipping them, and takes each pixel's chromaticity from a luma-weighted 4x4 box filter
+at half resolution (sensor colour noise is not amplified), scaled so that the output's max(R, G, B) is the
+curve of L.
 """
 
 from __future__ import annotations
@@ -15,7 +23,21 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["apply_curves", "apply_curves_", "curves_hwc", "keyframe_indices", "num_keyframes"]
+__all__ = [
+    "apply_curves",
+    "apply_curves_",
+    "curves_hwc",
+    "keyframe_indices",
+    "num_keyframes",
+    "scene_curves",
+    "scene_maps",
+]
+
+SCENE_ESTIMATE = 64  # scene form: keyframes are estimated with their short side at most this (the maps are smooth)
+SCENE_GRID = 4  # scene form: the local term is the maps' mean over a grid of this many cells along the short side
+SCENE_LOCAL = 0.15  # scene form: weight of the local term against the frame-wide mean of each map
+SCENE_KNEE = 0.2  # scene form: the curve of L is capped at 1 - SCENE_KNEE (1 - L): highlights roll off, never clip
+SCENE_BLACK = 24 / 255  # scene form: below this L the curve reads a blurred L (fully at 0, not at all at this)
 
 
 def apply_curves(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -46,6 +68,42 @@ def apply_curves_(y: torch.Tensor, x: torch.Tensor, maps: Sequence[torch.Tensor]
         torch.addcmul(src, tmp, r, out=y)  # x + r x (1 - x)
         src = y
     return y.clamp_(0, 1)  # numeric guard only, as in apply_curves
+
+
+def scene_maps(r: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Scene form: estimated maps (N, n, h, w) in [-1, 1] -> smooth maps (N, n, H, W) in [-1, 1] at ``size``.
+
+    Each map becomes its frame-wide mean plus ``SCENE_LOCAL`` times the deviation of its mean over a coarse grid
+    (``SCENE_GRID`` cells along the short side), upsampled bilinearly: a monotone global curve with a bounded,
+    smooth local term.
+    """
+    h, w = r.shape[-2:]
+    cells = (max(1, round(SCENE_GRID * h / min(h, w))), max(1, round(SCENE_GRID * w / min(h, w))))
+    mean = r.mean((2, 3), keepdim=True)  # (N, n, 1, 1)
+    local = F.adaptive_avg_pool2d(r, cells) - mean  # (N, n, gh, gw)
+    return mean + SCENE_LOCAL * F.interpolate(local, size=size, mode="bilinear", align_corners=False)
+
+
+def scene_curves(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Scene form of the curve: frames (N, 3, H, W) in [0, 1], maps (N or 1, n, H, W) -> (N, 3, H, W) in [0, 1].
+
+    L = max(R, G, B), blended towards its blurred value below ``SCENE_BLACK``, goes through the n iterations
+    of the curve, capped at ``1 - SCENE_KNEE (1 - L)``; the colour is the input's 4x4 means at stride 2 (a sum of
+    colours: luma-weighted), upsampled bilinearly and divided by its own max, so that max(R, G, B) of the output
+    is exactly the curve of L.
+    """
+    n, _, h, w = x.shape
+    blur = F.avg_pool2d(x, 4, 2, 1, ceil_mode=True, count_include_pad=False)  # (N, 3, ~H/2, ~W/2): 4x4 means
+    blur = blur.reshape(1, 3 * n, *blur.shape[-2:])  # (1, 3N, h, w): one image of 3N channels upsamples faster
+    blur = F.interpolate(blur, size=(h, w), mode="bilinear", align_corners=False).view(n, 3, h, w)  # (N, 3, H, W)
+    top = blur.amax(1, keepdim=True)  # (N, 1, H, W)
+    lum = x.amax(1, keepdim=True)  # (N, 1, H, W)
+    lum = lum + (1 - lum / SCENE_BLACK).clamp(min=0) * (top - lum)  # blurred near black
+    base = lum
+    for i in range(r.shape[1]):
+        lum = lum + r[:, i : i + 1] * lum * (1 - lum)
+    lum = torch.minimum(lum, 1 - SCENE_KNEE * (1 - base))  # the cap is never below L: a roll-off
+    return (blur / top.clamp(min=1e-6) * lum).clamp(0, 1)
 
 
 def estimate_at(estimator, x: torch.Tensor, short_side: int | None) -> torch.Tensor:

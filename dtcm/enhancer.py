@@ -14,6 +14,11 @@ LightDCE widths (chosen so the paper's numbers hold with every layer at full res
     outConv 56 -> 24 (3x3, bias, Tanh)
 That is 23,688 parameters (paper: 22.97K-23.77K) and 22,720 multiply-accumulates per pixel: 1.489 GMACs
 on 256x256 (paper 1.51G) and 18.24 GMACs on 64x112x112 at k = 1 (paper, Table IX: 19.08G).
+
+The scene-keeping enhancers (issue 19) ``lightdce_scene`` and ``zerodce_scene`` are the same networks with one
+map per iteration (outConv to n channels): the curve lifts L = max(R, G, B) through smooth maps and colour is
+carried over (``dtcm.curves.scene_maps``, ``scene_curves``); their keyframes are estimated at a short side of
+at most ``SCENE_ESTIMATE``. The names ``lightdce`` and ``zerodce`` keep the paper's per-channel curves.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dtcm import registry
-from dtcm.curves import apply_curves, estimate_at, keyframe_indices, num_keyframes
+from dtcm.curves import (
+    SCENE_ESTIMATE,
+    apply_curves,
+    estimate_at,
+    keyframe_indices,
+    num_keyframes,
+    scene_curves,
+    scene_maps,
+)
 
 __all__ = [
     "LightDCE",
@@ -34,6 +47,7 @@ __all__ = [
     "channel_shuffle",
     "keyframe_indices",
     "create_enhancer",
+    "estimate_scene",
     "num_keyframes",
 ]
 
@@ -100,9 +114,12 @@ class ShuffleDownUnit(nn.Module):
 
 @registry.register_model("enhancer", "lightdce")
 class LightDCE(nn.Module):
-    """The paper's lightweight curve estimator (Fig. 3): (N, 3, H, W) -> (N, 3n, H, W) in [-1, 1]."""
+    """The paper's lightweight curve estimator (Fig. 3): (N, 3, H, W) -> (N, 3n, H, W) in [-1, 1].
 
-    def __init__(self, iterations: int = 8, width: int = 32, widths: tuple[int, int] = (56, 56)):
+    ``colour=False`` (the scene form): one map per iteration, (N, n, H, W).
+    """
+
+    def __init__(self, iterations: int = 8, width: int = 32, widths: tuple[int, int] = (56, 56), colour: bool = True):
         super().__init__()
         self.iterations = iterations
         self.in_conv = nn.Conv2d(3, width, 3, 1, 1)
@@ -111,7 +128,7 @@ class LightDCE(nn.Module):
         self.layer4 = ShuffleBasicUnit(width)
         self.layer5 = ShuffleDownUnit(width, widths[0])
         self.layer6 = ShuffleDownUnit(widths[0], widths[1])
-        self.out_conv = nn.Conv2d(widths[1], 3 * iterations, 3, 1, 1)
+        self.out_conv = nn.Conv2d(widths[1], (3 if colour else 1) * iterations, 3, 1, 1)
         _init_convs(self)
 
     def forward(self, x):
@@ -122,9 +139,12 @@ class LightDCE(nn.Module):
 
 @registry.register_model("enhancer", "zerodce")
 class ZeroDCE(nn.Module):
-    """Zero-DCE's DCE-Net (baseline): 7 plain 3x3 convs with symmetric skip concatenations; 79,416 params."""
+    """Zero-DCE's DCE-Net (baseline): 7 plain 3x3 convs with symmetric skip concatenations; 79,416 params.
 
-    def __init__(self, iterations: int = 8, width: int = 32):
+    ``colour=False`` (the scene form): one map per iteration, (N, n, H, W).
+    """
+
+    def __init__(self, iterations: int = 8, width: int = 32, colour: bool = True):
         super().__init__()
         self.iterations = iterations
         w = width
@@ -134,7 +154,7 @@ class ZeroDCE(nn.Module):
         self.conv4 = nn.Conv2d(w, w, 3, 1, 1)
         self.conv5 = nn.Conv2d(2 * w, w, 3, 1, 1)
         self.conv6 = nn.Conv2d(2 * w, w, 3, 1, 1)
-        self.conv7 = nn.Conv2d(2 * w, 3 * iterations, 3, 1, 1)
+        self.conv7 = nn.Conv2d(2 * w, (3 if colour else 1) * iterations, 3, 1, 1)
         _init_convs(self)
 
     def forward(self, x):
@@ -145,6 +165,16 @@ class ZeroDCE(nn.Module):
         x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))
         x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
         return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))
+
+
+@registry.register_model("enhancer", "lightdce_scene", scene=True)
+def lightdce_scene(iterations: int = 8) -> LightDCE:
+    return LightDCE(iterations, colour=False)
+
+
+@registry.register_model("enhancer", "zerodce_scene", scene=True)
+def zerodce_scene(iterations: int = 8) -> ZeroDCE:
+    return ZeroDCE(iterations, colour=False)
 
 
 def _init_convs(module: nn.Module) -> None:
@@ -162,12 +192,17 @@ class ClipEnhancer(nn.Module):
     With ``curve_size``, keyframes with a longer short side are downscaled to it (bilinear, antialiased), the
     curves estimated there and upsampled back (bilinear): at 56 for 112x112 clips the estimator does a quarter
     of the work (Zero-DCE++'s trick, here in training as well as inference).
+
+    With ``scene`` (the estimator gives n maps) the curves take the scene-keeping form of ``dtcm.curves``:
+    keyframes estimated at a short side of at most ``SCENE_ESTIMATE``, smooth maps, a curve on max(R, G, B)
+    and colour carried over.
     """
 
-    def __init__(self, estimator: nn.Module, curve_size: int | None = None):
+    def __init__(self, estimator: nn.Module, curve_size: int | None = None, scene: bool = False):
         super().__init__()
         self.estimator = estimator
         self.curve_size = curve_size
+        self.scene = scene
 
     @property
     def iterations(self) -> int:
@@ -180,25 +215,46 @@ class ClipEnhancer(nn.Module):
             x: (B, 3, T, H, W) in [0, 1].
             k: frame-sharing factor (1 = per-frame curves).
         Returns:
-            (enhanced (B, 3, T, H, W), curves (B, 3 * n, G, H, W)) with G = ceil(T / k) keyframe maps.
+            (enhanced (B, 3, T, H, W), curves (B, 3 * n, G, H, W)) with G = ceil(T / k) keyframe maps;
+            (B, n, G, H, W) in the scene form.
         """
         b, c, t, h, w = x.shape
         keys, groups = keyframe_indices(t, k)
         key = x[:, :, keys].transpose(1, 2).reshape(b * len(keys), c, h, w)  # (B*G, 3, H, W)
-        r = estimate_at(self.estimator, key, self.curve_size)  # (B*G, 3n, H, W)
-        r = r.view(b, len(keys), -1, h, w).transpose(1, 2)  # (B, 3n, G, H, W)
+        if self.scene:
+            r = estimate_scene(self.estimator, key, self.curve_size)  # (B*G, n, H, W)
+        else:
+            r = estimate_at(self.estimator, key, self.curve_size)  # (B*G, 3n, H, W)
+        r = r.view(b, len(keys), -1, h, w).transpose(1, 2)  # (B, 3n or n, G, H, W)
         if k == 1:
             r_frames = r
         else:
             idx = torch.as_tensor(groups, device=x.device)
-            r_frames = r.index_select(2, idx)  # (B, 3n, T, H, W)
-        return apply_curves(x, r_frames), r
+            r_frames = r.index_select(2, idx)  # (B, 3n or n, T, H, W)
+        if not self.scene:
+            return apply_curves(x, r_frames), r
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)  # (B*T, 3, H, W)
+        y = scene_curves(frames, r_frames.transpose(1, 2).reshape(b * t, -1, h, w))  # (B*T, 3, H, W)
+        return y.view(b, t, c, h, w).transpose(1, 2), r  # (B, 3, T, H, W)
+
+
+def estimate_scene(estimator: nn.Module, key: torch.Tensor, curve_size: int | None = None) -> torch.Tensor:
+    """Scene form: keyframes (N, 3, H, W) -> smooth maps (N, n, H, W), estimated at a short side of at most
+    ``SCENE_ESTIMATE`` (or ``curve_size`` if smaller; bilinear, antialiased)."""
+    h, w = key.shape[-2:]
+    side = min(SCENE_ESTIMATE, curve_size or SCENE_ESTIMATE)
+    if min(h, w) > side:
+        scale = side / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        key = F.interpolate(key, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return scene_maps(estimator(key), (h, w))
 
 
 def create_enhancer(name: str, iterations: int = 8, curve_size: int | None = None) -> ClipEnhancer | None:
-    """Build a clip enhancer by name ("lightdce", "zerodce"); "none" gives None (identity)."""
+    """Build a clip enhancer by name ("lightdce", "zerodce", "lightdce_scene", "zerodce_scene"); "none" gives None."""
     if name == "none":
         return None
     if not registry.is_model("enhancer", name):
         raise ValueError(f"unknown enhancer {name!r}; known: {', '.join([*registry.list_models('enhancer'), 'none'])}")
-    return ClipEnhancer(registry.create_model("enhancer", name, iterations=iterations), curve_size)
+    scene = registry.model_info("enhancer", name).get("scene", False)
+    return ClipEnhancer(registry.create_model("enhancer", name, iterations=iterations), curve_size, scene)

@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dtcm.curves import apply_curves_, estimate_at, keyframe_indices
-from dtcm.enhancer import LightDCE, ShuffleBasicUnit, ShuffleDownUnit, ZeroDCE, check_clip
+from dtcm.curves import apply_curves_, estimate_at, keyframe_indices, scene_curves
+from dtcm.enhancer import LightDCE, ShuffleBasicUnit, ShuffleDownUnit, ZeroDCE, check_clip, estimate_scene
 
 __all__ = [
     "ConvAct",
@@ -226,26 +226,40 @@ class FastClipEnhancer(nn.Module):
             with an ``iterations`` attribute).
         frames_per_call: keyframes per estimator call; 1 keeps a 112x112 keyframe's activations in cache.
         chunk_frames: about how many frames are enhanced at a time (whole groups).
+        curve_size: as the :class:`ClipEnhancer` it was built from.
+        scene: the scene-keeping curves (``dtcm.curves.scene_curves``), as the :class:`ClipEnhancer`.
 
     Its outputs are inference tensors (``torch.inference_mode``): fine to read, normalise and classify, not
     to backpropagate through; train with the original :class:`ClipEnhancer`.
     """
 
     def __init__(
-        self, estimator: nn.Module, frames_per_call: int = 1, chunk_frames: int = 16, curve_size: int | None = None
+        self,
+        estimator: nn.Module,
+        frames_per_call: int = 1,
+        chunk_frames: int = 16,
+        curve_size: int | None = None,
+        scene: bool = False,
     ):
         super().__init__()
         self.estimator = estimator
         self.frames_per_call = frames_per_call
         self.chunk_frames = chunk_frames
         self.curve_size = curve_size  # as the ClipEnhancer it was built from
+        self.scene = scene
 
     @property
     def iterations(self) -> int:
         return self.estimator.iterations
 
     def estimate(self, frames: torch.Tensor, keys: list[int], out: torch.Tensor) -> torch.Tensor:
-        """Curve maps of ``frames[:, keys]``: (3, T, H, W) -> ``out`` (len(keys), 3n, H, W)."""
+        """Curve maps of ``frames[:, keys]``: (3, T, H, W) -> ``out`` (len(keys), 3n or n, H, W)."""
+        if self.scene:
+            for i, key in enumerate(keys):
+                out[i : i + 1] = estimate_scene(
+                    self.estimator, frames[:, key : key + 1].transpose(0, 1), self.curve_size
+                )
+            return out
         step = self.frames_per_call
         for i in range(0, len(keys), step):
             if step == 1:
@@ -273,7 +287,15 @@ class FastClipEnhancer(nn.Module):
         keys, _ = keyframe_indices(t, k)
         g, n = len(keys), self.iterations
         y = torch.empty_like(x)
-        curves = x.new_empty(b, g, 3 * n, h, w)  # returned as a (B, 3n, G, H, W) view, as ClipEnhancer does
+        curves = x.new_empty(b, g, (1 if self.scene else 3) * n, h, w)  # returned as (B, 3n or n, G, H, W)
+        if self.scene:
+            for bi in range(b):
+                self.estimate(x[bi], keys, out=curves[bi])
+                for gi in range(g):
+                    f0, f1 = gi * k, min(t, gi * k + k)
+                    frames = x[bi, :, f0:f1].transpose(0, 1).contiguous()  # (k', 3, H, W)
+                    y[bi, :, f0:f1] = scene_curves(frames, curves[bi, gi : gi + 1]).transpose(0, 1)
+            return y, curves.transpose(1, 2)
         per_chunk = max(1, self.chunk_frames // k)  # groups per chunk
         tmp = x.new_empty(c, per_chunk * k, h, w)
         for bi in range(b):

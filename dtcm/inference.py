@@ -34,8 +34,8 @@ import torch
 import torch.nn as nn
 
 from dtcm.checks import check_k
-from dtcm.curves import apply_curves_, curves_hwc, keyframe_indices
-from dtcm.enhancer import ClipEnhancer, LightDCE, ZeroDCE
+from dtcm.curves import apply_curves_, curves_hwc, keyframe_indices, scene_curves
+from dtcm.enhancer import ClipEnhancer, LightDCE, ZeroDCE, estimate_scene
 from dtcm.fast_enhancers import (
     ConvAct,
     FastClipEnhancer,
@@ -125,7 +125,7 @@ def optimize_for_inference(
     est = est.eval()
     if compile:
         est = _Compiled(est)
-    fast = FastClipEnhancer(est, frames_per_call, chunk_frames, curve_size=enhancer.curve_size)
+    fast = FastClipEnhancer(est, frames_per_call, chunk_frames, enhancer.curve_size, enhancer.scene)
     return fast.eval()
 
 
@@ -151,6 +151,7 @@ def fast_enhance(
         estimate_size: if set, each keyframe is downscaled (bilinear, antialiased) so its short side is
             ``estimate_size`` pixels, the curves are estimated there and upsampled bilinearly to (H, W)
             (Zero-DCE++); estimation then costs the same whatever the resolution. None: native resolution.
+            The scene form estimates at a short side of at most ``dtcm.curves.SCENE_ESTIMATE`` either way.
         block_elements: values per block in the curve step (cache size; 2**18 floats = 1 MiB).
     Returns:
         (T, H, W, 3) uint8, the enhanced frames (rounded to the nearest grey level).
@@ -174,6 +175,9 @@ def fast_enhance(
     keys, _ = keyframe_indices(t, k)
     device = next(enhancer.estimator.buffers()).device
     with torch.inference_mode():
+        if enhancer.scene:
+            _scene_enhance(src, dst, keys, k, enhancer.estimator, estimate_size, device)
+            return out
         for g, key in enumerate(keys):
             f0, f1 = g * k, min(t, g * k + k)
             r = curves_hwc(enhancer.estimator, src[key], estimate_size, device)  # (n, H, W, 3)
@@ -185,3 +189,14 @@ def fast_enhance(
                 apply_curves_(x, x, list(r[:, y0:y1]), tmp[:, : y1 - y0])
                 dst[f0:f1, y0:y1] = x.mul_(255).round_()  # exact integers in [0, 255]: the cast is exact
     return out
+
+
+def _scene_enhance(src, dst, keys, k, estimator, estimate_size, device) -> None:
+    """``fast_enhance`` in the scene form: uint8 (T, H, W, 3) ``src`` -> ``dst``, one frame at a time."""
+    for g, key in enumerate(keys):
+        x = src[key].permute(2, 0, 1)[None].to(device).float().div_(255)  # (1, 3, H, W)
+        r = estimate_scene(estimator, x, estimate_size)  # (1, n, H, W)
+        for f in range(g * k, min(len(src), g * k + k)):
+            x = src[f].permute(2, 0, 1)[None].to(device).float().div_(255)  # (1, 3, H, W)
+            y = scene_curves(x, r)[0].permute(1, 2, 0)  # (H, W, 3)
+            dst[f] = y.mul_(255).round_().cpu()  # exact integers in [0, 255]: the cast is exact

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dtcm.curves import SCENE_BLACK, SCENE_KNEE, SCENE_LOCAL, scene_curves, scene_maps
 from dtcm.enhancer import (
     ClipEnhancer,
     LightDCE,
@@ -148,5 +149,65 @@ def test_bad_input_names_problem_and_accepted(bad, needle):
 
 
 def test_unknown_enhancer_lists_known():
-    with pytest.raises(ValueError, match="lightdce, zerodce, none"):
+    with pytest.raises(ValueError, match="lightdce, lightdce_scene, zerodce, zerodce_scene, none"):
         create_enhancer("retinex")
+
+
+# ------------------------------------------------------------------- the scene form (issue 19)
+@pytest.mark.parametrize("name", ["lightdce_scene", "zerodce_scene"])
+def test_scene_form_shapes_range_and_a_gradient_on_every_parameter(name):
+    enh = create_enhancer(name)
+    assert enh.scene and not create_enhancer(name.removesuffix("_scene")).scene
+    cin = 56 if name == "lightdce_scene" else 64  # the last conv's inputs; it gives 8 maps instead of 24
+    assert n_params(enh) == n_params(create_enhancer(name.removesuffix("_scene"))) - 16 * (9 * cin + 1)
+    x = torch.rand(2, 3, 5, 70, 90) * 0.3
+    y, r = enh(x, 2)
+    assert y.shape == x.shape and r.shape == (2, 8, 3, 70, 90)  # one map per iteration, G = 3
+    assert y.min() >= 0 and y.max() <= 1 and r.abs().max() <= 1
+    y.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enh.parameters() if p.requires_grad)
+
+
+def test_scene_maps_are_a_global_curve_plus_a_bounded_smooth_local_term():
+    r = torch.rand(3, 8, 32, 48) * 2 - 1
+    s = scene_maps(r, (64, 96))
+    assert s.shape == (3, 8, 64, 96)
+    mean = r.mean((2, 3), keepdim=True)
+    assert ((s - mean).abs() <= SCENE_LOCAL * (r - mean).abs().amax((2, 3), keepdim=True) + 1e-6).all()
+    assert torch.allclose(scene_maps(torch.full((1, 8, 16, 16), 0.3), (40, 40)), torch.full((1, 8, 40, 40), 0.3))
+    assert (s[..., 1:, :] - s[..., :-1, :]).abs().max() < 0.05  # smooth: no pixel-to-pixel steps
+
+
+def test_scene_curves_lift_max_rgb_exactly_and_keep_colour():
+    x = torch.rand(1, 3, 40, 40) * 0.1 + torch.linspace(0.1, 0.8, 40) * torch.tensor([1.0, 0.3, 0.1]).view(1, 3, 1, 1)
+    r = torch.full((1, 8, 40, 40), 0.3)  # an orange ramp, noisy; the curve reaches the knee part of the way
+    y = scene_curves(x, r)
+    lum = x.amax(1, keepdim=True)
+    lit = lum >= SCENE_BLACK  # above the near-black blend, max(R, G, B) is exactly the curve of L
+    curve = lum
+    for _ in range(8):
+        curve = curve + 0.3 * curve * (1 - curve)
+    knee = 1 - SCENE_KNEE * (1 - lum)  # highlights roll off below this
+    assert (curve > knee).any() and (curve < knee).any()
+    assert torch.allclose(y.amax(1, keepdim=True)[lit], torch.minimum(curve, knee)[lit], atol=1e-6)
+    assert (y.amax(1) < 250 / 255).all()  # nothing blown out
+    assert (y.argmax(1) == 0).all()  # still orange: red dominates everywhere
+    flat = torch.tensor([0.5, 0.3, 0.2]).view(1, 3, 1, 1).expand(1, 3, 12, 12)
+    assert torch.allclose(scene_curves(flat, torch.zeros(1, 8, 12, 12)), flat)  # zero curves: identity
+
+
+def test_scene_curves_with_global_maps_keep_the_order_of_light():
+    x = torch.rand(1, 3, 50, 50) * 0.4 + 0.1  # above the near-black blend
+    y = scene_curves(x, torch.full((1, 8, 50, 50), 0.5))
+    lx, ly = x.amax(1).flatten(), y.amax(1).flatten()
+    order = lx.argsort()
+    assert (ly[order][1:] >= ly[order][:-1] - 1e-6).all()
+
+
+def test_per_channel_names_keep_the_papers_curves():
+    enh = create_enhancer("lightdce").eval()
+    x = torch.rand(1, 3, 4, 16, 16) * 0.3
+    with torch.no_grad():
+        y, r = enh(x, 1)
+        r_ref = enh.estimator(x.transpose(1, 2).reshape(4, 3, 16, 16)).view(1, 4, 24, 16, 16).transpose(1, 2)
+    assert torch.equal(r, r_ref) and torch.equal(y, apply_curves(x, r_ref))

@@ -190,3 +190,30 @@ def test_bad_input_fails_loudly():
     with pytest.raises(ValueError, match="no fast path"):
         optimize_for_inference(ClipEnhancer(nn.Conv2d(3, 24, 3, padding=1)))
     assert isinstance(optimize_for_inference(ClipEnhancer(ZeroDCE())), FastClipEnhancer)
+
+
+# ------------------------------------------------------------------- the scene form (issue 19)
+@pytest.mark.parametrize("name", ["lightdce_scene", "zerodce_scene"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_scene_form_fast_path_matches_eval_mode_original(name, k):
+    enhancer = randomized(name).eval()
+    x = dark_clip(h=70, w=90)  # estimated at a short side of 64, maps upsampled back
+    with torch.no_grad():
+        y0, r0 = enhancer(x, k)
+    fast = optimize_for_inference(enhancer)
+    assert fast.scene
+    y1, r1 = fast(x, k)
+    torch.testing.assert_close(r1, r0, rtol=0, atol=1e-5)
+    torch.testing.assert_close(y1, y0, rtol=0, atol=1e-5)
+
+
+def test_scene_form_uint8_path_within_one_grey_level_on_a_real_sized_frame():
+    enhancer = randomized("lightdce_scene", seed=2).eval()
+    g = np.random.default_rng(0)
+    frames = (g.random((3, 480, 640, 3)) ** 2 * 70).astype(np.uint8)  # dark, most values near black
+    out = fast_enhance(frames, optimize_for_inference(enhancer), k=2)
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 255  # (1, 3, T, H, W)
+    with torch.no_grad():
+        ref = enhancer(x, 2)[0][0].permute(1, 2, 3, 0).mul(255).round().byte().numpy()  # the training path
+    assert np.abs(out.astype(int) - ref).max() <= 1
+    assert out.mean() > frames.mean()  # it did brighten
