@@ -16,6 +16,7 @@ __all__ = [
     "temporal_consistency",
     "stc_loss",
     "exposure_loss",
+    "order_loss",
     "color_constancy_loss",
     "local_color_loss",
     "illumination_smoothness_loss",
@@ -30,6 +31,7 @@ __all__ = [
 W_COL = 0.5  # weight of L_col inside L_Dark (Eq. 5)
 W_TVA = 20.0  # weight of L_tvA inside L_Dark (Eq. 5)
 EXPOSURE_LEVEL = 0.6  # E of the exposure control loss
+ORDER_SIZE = 16  # order_loss compares the light of regions on a grid of this many regions a side
 REGION = 4  # region size of the spatial-consistency map
 EXPOSURE_PATCH = 16  # patch size of the exposure control loss
 COLOR_PATCH = 32  # patch size of the local colour-constancy term (not in the paper)
@@ -125,6 +127,23 @@ def local_color_loss(y: torch.Tensor, x: torch.Tensor, patch: int = COLOR_PATCH)
     cy = (jy + eps) / (jy.sum(1, keepdim=True) + 3 * eps)
     cx = (jx + eps) / (jx.sum(1, keepdim=True) + 3 * eps)
     return (cy - cx).pow(2).sum(1).mean()
+
+
+def order_loss(y: torch.Tensor, x: torch.Tensor, size: int = ORDER_SIZE) -> torch.Tensor:
+    """Light-order regulariser (ours, an LOE-like term): pairs of regions whose order of light flips.
+
+    Each frame's brightest channel max(R, G, B) is averaged over a ``size`` x ``size`` grid of regions
+    (adaptive mean); for every pair (i, j) of regions of one frame the loss is relu(-(L^x_i - L^x_j)
+    (L^y_i - L^y_j)): zero when the enhanced frame keeps the input's order, the product of the two gaps
+    when it flips. Mean over pairs and frames. y, x: (B, 3, T, H, W) or (N, 3, H, W), at least ``size``
+    pixels on each side.
+    """
+    if min(y.shape[-2:]) < size:
+        raise ValueError(f"frames must be at least {size}x{size}, got {tuple(y.shape[-2:])}")
+    ly, lx = (F.adaptive_avg_pool2d(_frames(v).amax(1, keepdim=True), size).flatten(1) for v in (y, x))  # (N, s*s)
+    dy = ly[:, :, None] - ly[:, None, :]  # (N, s*s, s*s)
+    dx = lx[:, :, None] - lx[:, None, :]
+    return F.relu(-dx * dy).mean()
 
 
 def illumination_smoothness_loss(curves: torch.Tensor) -> torch.Tensor:

@@ -163,3 +163,28 @@ def test_zero_reference_total_without_logits():
     assert torch.allclose(d["total"], 4.0 * d["stc"] + d["dark"])
     d["total"].backward()
     assert all(p.grad is not None for p in e.parameters())
+
+
+# ------------------------------------------------------------------- light order (issue 19, ours)
+def ref_order(y, x, size):  # (N, 3, H, W), H and W multiples of size
+    total, count = 0.0, 0
+    for yf, xf in zip(y, x, strict=True):
+        ly, lx = (F.avg_pool2d(f.amax(0)[None, None], f.shape[-1] // size).flatten().tolist() for f in (yf, xf))
+        for i, j in itertools.product(range(size * size), repeat=2):
+            total += max(0.0, -(lx[i] - lx[j]) * (ly[i] - ly[j]))
+            count += 1
+    return total / count
+
+
+def test_order_loss_matches_loop_and_sees_flips():
+    x = torch.rand(2, 3, 16, 16)
+    y = torch.rand(2, 3, 16, 16)
+    assert L.order_loss(y, x, size=4).item() == pytest.approx(ref_order(y, x, 4), rel=1e-5)
+    assert L.order_loss(0.2 + 0.7 * x, x, size=4) == 0  # a lift that keeps every order
+    ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16)  # light rising left to right
+    assert L.order_loss(1 - ramp, ramp, size=4) > 0.05  # the negative swaps every pair of columns
+    clip = torch.rand(1, 3, 2, 16, 16, requires_grad=True)
+    L.order_loss(1 - clip, clip.detach(), size=4).backward()  # (B, 3, T, H, W) too, with a gradient
+    assert clip.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="at least 16x16"):
+        L.order_loss(x[..., :8, :8], x[..., :8, :8])
