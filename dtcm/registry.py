@@ -7,7 +7,7 @@ that kind is asked for, so the registry itself imports nothing heavy.
 Example:
     >>> from dtcm.registry import list_models
     >>> list_models("enhancer")
-    ['lightdce', 'zerodce']
+    ['lightdce', 'lightdce_scene', 'zerodce', 'zerodce_scene']
 """
 
 from __future__ import annotations
