@@ -4,9 +4,13 @@ Every step takes a batch of still crops: SICE's real multi-exposure shots and we
 filmed by the low-light camera model at an exposure from x0.01 to x1. Every ``--clip-every`` steps it adds a
 batch of clips: pans/zooms over a photo filmed at one exposure, or windows of real footage, enhanced with frame
 sharing k. Loss (no labels): W_STC L_STC + L_Dark (SPEC A6) + ``--w-local-color`` times the local
-colour-constancy term (dtcm.losses.local_color_loss), L_exp weighted ``--w-exp`` (1 in L_Dark). 10 % of the photos are held out (dtcm.data.photos) and
+colour-constancy term (dtcm.losses.local_color_loss), L_exp weighted ``--w-exp`` (1 in L_Dark) at level
+``--exposure``, and ``--w-order`` times the light-order term (dtcm.losses.order_loss). 10 % of the photos are held out (dtcm.data.photos) and
 scored every ``--val-every`` steps. Outputs are DTCM folders (``save_pretrained``) whose enhancer is the trained
-one and whose classifier is copied from ``--template`` (unused by enhancer-only variants).
+one and whose classifier is copied from ``--template`` (unused by enhancer-only variants). A scene-form enhancer
+(``--enhancer lightdce_scene``) may start (``--init``) from weights of its per-channel form: each iteration's
+output map starts as the mean of its R, G and B maps. A run resumes from its last checkpoint with ``--init``
+that checkpoint and ``--start-step`` its step (the schedule and the data stream go on from there).
 
     python scripts/train_enhancer_real.py --data ../shared/data/enhance_train --enhancer lightdce \\
         --template weights/lightdce-real --output-dir runs/lightdce-photos
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 
 from dtcm.data import photos
-from dtcm.losses import local_color_loss, total_loss
+from dtcm.losses import exposure_loss, local_color_loss, order_loss, total_loss
 from dtcm.model import DTCM
 
 
@@ -40,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--recipe", default=None, help="a JSON of these flags (underscored keys); flags given win")
     p.add_argument("--data", required=True, help="folder of training photos (enhance_train/)")
     p.add_argument("--footage", nargs="*", default=[], help="real videos for footage clips")
-    p.add_argument("--enhancer", choices=["lightdce", "zerodce"], default="lightdce")
+    p.add_argument("--enhancer", choices=["lightdce", "zerodce", "lightdce_scene", "zerodce_scene"], default="lightdce")
     p.add_argument("--template", required=True, help="a DTCM folder whose config and classifier are kept")
     p.add_argument("--init", default=None, help="a DTCM folder to start the enhancer from (default: fresh)")
     p.add_argument("--output-dir", required=True)
@@ -56,6 +60,9 @@ def parse_args(argv=None):
     p.add_argument("--w-stc", type=float, default=4.0)
     p.add_argument("--w-local-color", type=float, default=5.0, help="0 turns the local colour term off")
     p.add_argument("--w-exp", type=float, default=1.0, help="weight of L_exp (L_Dark has 1)")
+    p.add_argument("--exposure", type=float, default=0.6, help="level E of the weighted L_exp (L_Dark's stays 0.6)")
+    p.add_argument("--w-order", type=float, default=0.0, help="weight of the light-order term (0: off)")
+    p.add_argument("--start-step", type=int, default=0, help="resume: the step --init was saved at")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--warmup", type=int, default=50)
@@ -129,6 +136,11 @@ def objective(enhancer, x, k, args) -> dict:
     terms = total_loss(None, None, x, y, curves, alpha=1.0, w_stc=args.w_stc)
     terms["lcol"] = local_color_loss(y, x)
     terms["total"] = terms["total"] + args.w_local_color * terms["lcol"] + (args.w_exp - 1.0) * terms["exp"]
+    if args.exposure != 0.6:  # the extra weight of L_exp goes to the new level
+        terms["total"] = terms["total"] + (args.w_exp - 1.0) * (exposure_loss(y, args.exposure) - terms["exp"])
+    if args.w_order:
+        terms["order"] = order_loss(y, x)
+        terms["total"] = terms["total"] + args.w_order * terms["order"]
     return terms
 
 
@@ -148,18 +160,36 @@ def validation_set(held, seed: int = 1234) -> list[torch.Tensor]:
 @torch.no_grad()
 def validate(enhancer, samples) -> dict:
     enhancer.eval()
-    loss, blown, dark_luma, n_dark = 0.0, 0.0, 0.0, 0
+    loss, blown, dark_luma, n_dark, order = 0.0, 0.0, 0.0, 0, 0.0
     luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1, 1)
     for x in samples:
         y, curves = enhancer(x, 1)
         loss += total_loss(None, None, x, y, curves, alpha=1.0)["total"].item()
         blown += (y.amax(1) >= 250 / 255).float().mean().item()
+        order += order_loss(y, x).item()
         if (x * luma).sum(1).mean() < 60 / 255:
             dark_luma += 255 * (y * luma).sum(1).mean().item()
             n_dark += 1
     enhancer.train()
     n = len(samples)
-    return {"val_loss": loss / n, "val_blown_pct": 100 * blown / n, "val_dark_out_luma": dark_luma / max(n_dark, 1)}
+    return {
+        "val_loss": loss / n,
+        "val_blown_pct": 100 * blown / n,
+        "val_dark_out_luma": dark_luma / max(n_dark, 1),
+        "val_order_x1e4": 1e4 * order / n,
+    }
+
+
+def scene_from_colour(state: dict, scene_state: dict) -> dict:
+    """A scene-form estimator's state from its per-channel form's: each output map starts as the mean of its
+    iteration's R, G and B maps (the last conv's weight (3n, C, 3, 3) and bias (3n,) become (n, ...))."""
+    out = {}
+    for key, value in state.items():
+        want = scene_state[key].shape
+        if value.shape != want and value.shape[0] == 3 * want[0]:
+            value = value.view(want[0], 3, *value.shape[1:]).mean(1)  # (n, ...)
+        out[key] = value
+    return out
 
 
 def save(enhancer, template: DTCM, folder: Path, extra: dict) -> None:
@@ -188,8 +218,18 @@ def main(args) -> int:
 
     template = DTCM.from_pretrained(args.template)
     if template.config.enhancer != args.enhancer:
-        raise ValueError(f"--template {args.template} has enhancer {template.config.enhancer!r}, not {args.enhancer!r}")
-    enhancer = DTCM.from_pretrained(args.init).enhancer if args.init else DTCM(template.config).enhancer
+        if template.config.enhancer + "_scene" != args.enhancer:
+            raise ValueError(
+                f"--template {args.template} has enhancer {template.config.enhancer!r}, not {args.enhancer!r}"
+            )
+        scene = DTCM(template.config.replace(enhancer=args.enhancer))  # the template's classifier, a new enhancer
+        keep = {k: v for k, v in template.state_dict().items() if not k.startswith("enhancer.")}
+        scene.load_state_dict(keep | {f"enhancer.{k}": v for k, v in scene.enhancer.state_dict().items()})
+        template = scene
+    enhancer = DTCM(template.config).enhancer
+    if args.init:
+        state = DTCM.from_pretrained(args.init).enhancer.state_dict()
+        enhancer.load_state_dict(scene_from_colour(state, enhancer.state_dict()))
     train_paths, held_paths = photos.split_photos(photos.list_photos(args.data))
     pool = photos.load_photos(train_paths, args.long_side)
     held = photos.load_photos(held_paths[:: max(1, len(held_paths) // 40)], args.long_side)  # ~40 for speed
@@ -205,11 +245,16 @@ def main(args) -> int:
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - args.warmup) / max(1, args.steps - args.warmup)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    for _ in range(args.start_step):  # resume: the schedule and the data stream where the run stopped
+        scheduler.step()
+        still_batch(pool, args, rng)
+        if args.clip_every and (_ + 1) % args.clip_every == 0:
+            clip_batch(pool, footage, args, rng)
     enhancer, optimizer = accelerator.prepare(enhancer, optimizer)
     extra = {"trained_with": "scripts/train_enhancer_real.py", "data": "enhance_train photos + clips + footage"}
     t0 = time.time()
     with open(out / "log.jsonl", "a") as log:
-        for step in range(1, args.steps + 1):
+        for step in range(args.start_step + 1, args.steps + 1):
             batches = [(still_batch(pool, args, rng), 1)]
             if args.clip_every and step % args.clip_every == 0:
                 batches.append((clip_batch(pool, footage, args, rng), args.k))
@@ -222,7 +267,7 @@ def main(args) -> int:
                 record |= {
                     prefix + key: round(v.item(), 6)
                     for key, v in terms.items()
-                    if key in ("total", "exp", "col", "lcol", "stc")
+                    if key in ("total", "exp", "col", "lcol", "stc", "order")
                 }
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(enhancer.parameters(), args.max_grad_norm)
