@@ -1,7 +1,7 @@
 """Write the model cards of the enhancers trained on real photographs from their measured figures.
 
     python scripts/enhancer_cards.py --results benchmarks/results/enhance_quality.json \
-        --lightdce-step 900 --zerodce-step 1000
+        --lightdce-step "600 steps" --zerodce-step "600 steps"
 
 Reads ``benchmarks/results/enhance_quality.json`` (benchmarks/enhance_quality.py) and each folder's config,
 and writes ``weights/lightdce-real/README.md`` and ``weights/zerodce-real/README.md``.
@@ -29,8 +29,13 @@ tags:
 
 # {name}
 
-{what} A zero-reference curve estimator (SPEC A2-A4): it predicts 8 light-enhancement curves per pixel
-(`x <- x + r x (1 - x)`), with no reference images and no labels. This folder is a DTCM model whose classifier
+{what} A zero-reference curve estimator (SPEC A2-A4) in the scene-keeping form of issue 19 (enhancer
+`{enhancer}`): it predicts 8 light-enhancement curves (`x <- x + r x (1 - x)`) from a keyframe shrunk to a short
+side of 64, keeps of each map its frame-wide mean plus 0.15 of its 4x4-grid deviation (smooth, so the order of
+light is kept), lifts L = max(R, G, B) through them with highlights rolled off at slope 0.2 instead of clipped
+and L read blurred below 24 grey levels, and carries the input's colour over from luma-weighted 4x4 means at half
+resolution (`dtcm/curves.py`, `scene_maps` and `scene_curves`; the same function in training and in
+`dtcm enhance`). No reference images and no labels. This folder is a DTCM model whose classifier
 (3D-ShuffleNetV2 x0.5) is untrained and unused: the variant is an enhancer (`enhancer_only` in
 `weights/index.json`). `dtcm enhance IN OUT` uses `lightdce-real` by default, for photos (jpg, png, bmp, webp)
 and clips alike.
@@ -48,31 +53,42 @@ filmed at one exposure, or a window of real footage (vtest.avi and 5 night-time 
 
 ## Training
 
-`scripts/train_enhancer_real.py`, recipe `weights/recipes/photos/{recipe}`; {steps}. Loss: W_STC L_STC + L_Dark
-(the paper's Eq. 4-5, W_STC = 4) + 5 x local colour constancy (each 32x32 patch keeps its input
-chromaticity, `dtcm.losses.local_color_loss`){extra}. Adam, batch 8, gradient clipping 1.0, one CPU thread.
+`scripts/train_enhancer_real.py`, recipe `weights/recipes/photos/{recipe}`; {steps}, started from the
+per-channel weights of issue 9 ({init}, the previous version of this folder; each output map starts as the
+mean of its R, G and B maps). Loss: W_STC L_STC + L_Dark (the paper's Eq. 4-5, W_STC = 4) + 5 x local colour
+constancy (`dtcm.losses.local_color_loss`) + L_exp weighted x4 at level 0.45 (`--w-exp 4 --exposure 0.45`) +
+1000 x the light-order term (`dtcm.losses.order_loss`: pairs of 16x16-grid regions whose order of max(R, G, B)
+flips). Adam, lr 5e-4, batch 8, gradient clipping 1.0, one CPU thread.
 
 ## Real-data figures
 
-Measured by `python benchmarks/enhance_quality.py` (`dtcm.quality`), long side <= 640, against the published
-Zero-DCE (the authors' `Epoch99.pth` converted by `dtcm import-zerodce`, not shipped):
+Measured by `python benchmarks/enhance_quality.py --published ../shared/weights/zerodce-official/Epoch99.pth`
+(`dtcm.quality`), long side <= 640, against the published Zero-DCE (the authors' `Epoch99.pth` converted in
+memory, not shipped); the ARID frames and the issue-19 commands are in docs/RESULTS.md:
 
 {table}
 
-Definitions (`dtcm/quality.py`): blown-out = % of pixels whose brightest channel is >= 250; false colour =
-% of clearly coloured 32x32 input patches whose dominant channel changes; cast = mean L1 shift of the
-patches' chromaticity, x100; change on lit = mean |luma change| on held-out photos with luma > 90 (enhance_test
+Definitions (`dtcm/quality_measures.py`): LOE = lightness order error on 50x50 (pairs whose order of
+max(R, G, B) flips, mean count); chroma noise = mean |C - box5(C)| of BT.601 Cb and Cr; blown-out = % of
+pixels whose brightest channel is >= 250; false colour = % of clearly coloured 32x32 input patches whose dominant
+channel changes; cast = mean L1 shift of the patches' chromaticity, x100; change on lit = mean |luma change| on held-out photos with luma > 90 (enhance_test
 has none).
 
 ## Limitations
 
 - No ground truth: these are no-reference measures on 70 real low-light photos and 75 held-out lit ones.
-- On the darkest photos it lifts sensor noise and JPEG blocks into visible chroma noise and green/yellow
-  blotches (docs/RESULTS.md, the contact sheet); the published Zero-DCE stays dark there and shows less of it.
-- Not trained on synthetic action clips; the DTCM variants (`dtcm-shufflenetv2-wstc*`) still carry their own,
-  older enhancer.
-- Lit inputs: the enhancer alone still brightens them (the exposure target is luma ~150); the pipeline
-  (`dtcm.adaptive`) softens or skips it on lit clips, and the service says which.
+- One curve for the whole frame, nearly: shadows next to a lamp are lifted as much as shadows elsewhere, so on
+  the darkest frames some regions stay darker than a per-pixel curve would leave them; luma noise (grain) of
+  the darkest photos is lifted with them (colour speckle is filtered, grain is not).
+- Colour is filtered over about 4 pixels: thin coloured lines lose some colour, and the colour noise of the
+  darkest video (ARID) comes out as soft pink and violet blotches on walls instead of speckle.
+- Compression blocks of dark video are smoothed only below 24 grey levels: on dark floors they stay visible as
+  mottled grey blocks (as with the published Zero-DCE).
+- It is brighter than the published Zero-DCE (dark photos land at luma ~117 against ~70): lit walls can look
+  washed out.
+- The DTCM variants (`dtcm-shufflenetv2-wstc*`) still carry their own, per-channel enhancer.
+- Lit inputs: the enhancer alone still brightens them; the pipeline (`dtcm.adaptive`) softens or skips it on lit
+  clips, and the service says which.
 """
 
 
@@ -85,6 +101,10 @@ def table(results: dict, ours_key: str) -> str:
     rows = [
         "| | ours | Zero-DCE (published) | HE |",
         "|---|---|---|---|",
+        f"| enhance_test: LOE | {_fmt(t[ours_key]['loe'])} | {_fmt(t['zero-dce (published)']['loe'])} | "
+        f"{_fmt(t['he']['loe'])} |",
+        f"| enhance_test: chroma noise | {_fmt(t[ours_key]['chroma_noise'], 2)} | "
+        f"{_fmt(t['zero-dce (published)']['chroma_noise'], 2)} | {_fmt(t['he']['chroma_noise'], 2)} |",
         f"| enhance_test: output luma of inputs darker than 60 | {_fmt(t[ours_key]['dark_luma_out'])} | "
         f"{_fmt(t['zero-dce (published)']['dark_luma_out'])} | {_fmt(t['he']['dark_luma_out'])} |",
         f"| enhance_test: blown-out % | {_fmt(t[ours_key]['blown_pct'], 2)} | "
@@ -114,19 +134,21 @@ def main(argv=None) -> int:
     results = json.loads(Path(args.results).read_text())
     cards = {
         "lightdce-real": dict(
-            what="LightDCE (the paper's lightweight enhancer, 23,688 parameters), trained here on real photographs.",
-            recipe="lightdce.json` (stage 1) then `weights/recipes/photos/lightdce_stage2.json",
+            what="LightDCE (the paper's lightweight enhancer with one map per iteration: 15,608 parameters), "
+            "trained here on real photographs.",
+            enhancer="lightdce_scene",
+            recipe="lightdce_scene.json",
+            init="`lightdce-real` at commit 9d1364d: recipes `photos/lightdce.json`, then `lightdce_stage2.json`",
             steps=args.lightdce_step,
-            extra="; the second stage weights L_exp x4 (`--w-exp 4`, `--init` the first stage) to reach the "
-            "target brightness on very dark photos",
             key="ours",
         ),
         "zerodce-real": dict(
-            what="Zero-DCE's DCE-Net (79,416 parameters), retrained here on real photographs: the app's "
-            '"Zero-DCE (trained here)" baseline.',
-            recipe="zerodce.json",
+            what="Zero-DCE's DCE-Net (one map per iteration: 70,184 parameters), retrained here on real "
+            'photographs: the app\'s "Zero-DCE (trained here)" baseline.',
+            enhancer="zerodce_scene",
+            recipe="zerodce_scene.json",
+            init="`zerodce-real` at commit 9d1364d: recipe `photos/zerodce.json`",
             steps=args.zerodce_step,
-            extra="",
             key="zero-dce (trained here)",
         ),
     }
