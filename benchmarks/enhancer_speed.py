@@ -8,8 +8,12 @@ process CPU time, a load-robust check) and ratios computed within the run.
 * steps: what each optimisation step of ``dtcm.inference`` gives, cumulatively, for LightDCE at k = 1 and 4
   and for ZeroDCE at k = 1 (which gets every step that applies to it).
 
+* scene: the scene-keeping LightDCE (``lightdce_scene``, issue 19: keyframes estimated at a short side of 64,
+  smooth maps, a curve on max(R, G, B), colour carried over) at every k, and what its curve step (maps + curves)
+  costs alone, in percent of its enhance time (timed with an estimator that returns zeros at once).
+
 Targets: LightDCE at k = 4 at least 8x faster than ZeroDCE at k = 1, and LightDCE at k = 1 no slower than
-ZeroDCE at k = 1. Judged fast against fast (ZeroDCE gets the same fused curves, channels-last memory and
+ZeroDCE at k = 1; the scene LightDCE at k = 4 at least 8x faster than ZeroDCE at k = 1. Judged fast against fast (ZeroDCE gets the same fused curves, channels-last memory and
 oneDNN kernels) and also reported against the eager ZeroDCE. Writes benchmarks/results/enhancer_speed.json.
 
 Usage:
@@ -88,6 +92,17 @@ def randomized(name: str) -> ClipEnhancer:
     return enhancer.eval()
 
 
+class ZeroMaps(nn.Module):
+    """An estimator that costs nothing: zero maps, to time the curve step alone."""
+
+    def __init__(self, channels: int, iterations: int = 8):
+        super().__init__()
+        self.channels, self.iterations = channels, iterations
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(x.shape[0], self.channels, *x.shape[2:])
+
+
 def bn_folded(enhancer: ClipEnhancer) -> ClipEnhancer:
     """Step 1 alone: the eager module with each conv + BatchNorm pair fused (torch.nn.utils.fusion)."""
     out = copy.deepcopy(enhancer)
@@ -97,7 +112,9 @@ def bn_folded(enhancer: ClipEnhancer) -> ClipEnhancer:
     return out
 
 
-def build_cases(light: ClipEnhancer, zero: ClipEnhancer, threads: int, default_threads: int, compile_: bool):
+def build_cases(
+    light: ClipEnhancer, zero: ClipEnhancer, threads: int, default_threads: int, compile_: bool, scene: ClipEnhancer
+):
     """(cases by name, main-table rows, step-table rows); a step row maps "light k1"/"light k4"/"zero k1" to a case."""
     cases: dict[str, Case] = {}
 
@@ -162,22 +179,31 @@ def build_cases(light: ClipEnhancer, zero: ClipEnhancer, threads: int, default_t
                 add(f"light k{k} | + weights packed once (final)", final[0], k),
             )
         )
+    scene_fast = optimize_for_inference(scene)
+    for k in KS:
+        main.append(
+            ("LightDCE scene", k, add(f"scene k{k} | eager", scene, k), add(f"scene k{k} | final", scene_fast, k))
+        )
+    add("curves alone k4 | paper's fused curves", FastClipEnhancer(ZeroMaps(24)).eval(), 4)
+    add("curves alone k4 | scene maps + curves", FastClipEnhancer(ZeroMaps(8), scene=True).eval(), 4)
     return cases, main, steps
 
 
 def main(args: argparse.Namespace) -> dict:
     default_threads = torch.get_num_threads()
     x = torch.rand(1, 3, args.frames, args.size, args.size, generator=torch.Generator().manual_seed(0)) * 0.25
-    light, zero = randomized("lightdce"), randomized("zerodce")
-    cases, main_rows, steps = build_cases(light, zero, args.threads, default_threads, args.compile)
+    light, zero, scene = randomized("lightdce"), randomized("zerodce"), randomized("lightdce_scene")
+    cases, main_rows, steps = build_cases(light, zero, args.threads, default_threads, args.compile, scene)
 
     reference = {}  # eager outputs, to check that every variant computes the same thing
     for case in cases.values():  # warm-up (and compile) round, not timed
         y, _ = case.run(x)
         key = (case.name.split(" |")[0].split()[0], case.k)
-        if case.module in (light, zero):
+        if case.module in (light, zero, scene):
             reference[key] = y
     for case in cases.values():
+        if case.name.startswith("curves alone"):
+            continue
         y, _ = case.run(x)
         case.max_diff = (y - reference[(case.name.split()[0], case.k)]).abs().max().item()
 
@@ -231,8 +257,24 @@ def main(args: argparse.Namespace) -> dict:
                           **{f"{key}_cpu_ms": c.cpu_ms for key, c in got.items()},
                           **{f"{key}_max_abs_diff": c.max_diff for key, c in got.items()}, "zero1_over_light4": ratio})  # fmt: skip
 
+    alone = {c.name.split("| ")[1]: c for c in cases.values() if c.name.startswith("curves alone")}
+    scene_k4 = next(r for r in table if r["model"] == "LightDCE scene" and r["k"] == 4)
+    light_k4 = next(r for r in table if r["model"] == "LightDCE" and r["k"] == 4)
+    curve_cost = {
+        "scene_curve_step_ms": alone["scene maps + curves"].ms,
+        "scene_curve_step_pct_of_scene_k4": 100 * alone["scene maps + curves"].ms / scene_k4["fast_ms"],
+        "paper_curve_step_ms": alone["paper's fused curves"].ms,
+        "paper_curve_step_pct_of_light_k4": 100 * alone["paper's fused curves"].ms / light_k4["fast_ms"],
+    }
+    print(
+        f"\nCurve step alone at k = 4 (zero-cost estimator): scene maps + curves {curve_cost['scene_curve_step_ms']:.1f} ms"
+        f" = {curve_cost['scene_curve_step_pct_of_scene_k4']:.0f} % of the scene LightDCE's {scene_k4['fast_ms']:.1f} ms;"
+        f" the paper's fused curves {curve_cost['paper_curve_step_ms']:.1f} ms"
+        f" = {curve_cost['paper_curve_step_pct_of_light_k4']:.0f} % of LightDCE's {light_k4['fast_ms']:.1f} ms"
+    )
     k4, k1 = table[1 + KS.index(4)], table[1]
     targets = {
+        "light_scene_k4_8x_vs_zero_fast": scene_k4["ratio_vs_zero_fast"] >= 8,
         "light_k4_8x_vs_zero_fast": k4["ratio_vs_zero_fast"] >= 8,
         "light_k4_8x_vs_zero_eager": k4["ratio_vs_zero_eager"] >= 8,
         "light_k1_not_slower_than_zero_fast": k1["ratio_vs_zero_fast"] >= 1,
@@ -254,6 +296,7 @@ def main(args: argparse.Namespace) -> dict:
             "load_avg_after": load_after,
         },  # fmt: skip
         "main": table,
+        "curve_step": curve_cost,
         "steps": step_rows,
         "targets": targets,
         "cases": {
