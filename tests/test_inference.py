@@ -1,6 +1,7 @@
 """Inference fast path: equal to the eval-mode enhancer, original untouched, uint8 whole-clip path."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +218,18 @@ def test_scene_form_uint8_path_within_one_grey_level_on_a_real_sized_frame():
         ref = enhancer(x, 2)[0][0].permute(1, 2, 3, 0).mul(255).round().byte().numpy()  # the training path
     assert np.abs(out.astype(int) - ref).max() <= 1
     assert out.mean() > frames.mean()  # it did brighten
+
+
+def test_shipped_scene_weights_same_picture_in_training_and_inference():
+    from dtcm.model import DTCM
+    from dtcm.pipeline import enhance_frames
+
+    model = DTCM.from_pretrained(Path(__file__).resolve().parents[1] / "weights" / "lightdce-real").eval()
+    assert model.config.enhancer == "lightdce_scene"
+    g = np.random.default_rng(3)
+    frames = (g.random((2, 480, 640, 3)) ** 3 * 80).astype(np.uint8)  # a real-sized dark photo pair
+    out = enhance_frames(model, frames, k=2)  # what dtcm enhance and the app run
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 255  # (1, 3, T, H, W)
+    with torch.no_grad():
+        ref = model.enhance(x, 2)[0][0].permute(1, 2, 3, 0).mul(255).round().byte().numpy()  # the training path
+    assert np.abs(out.astype(int) - ref).max() <= 1
