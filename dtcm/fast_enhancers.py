@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dtcm.curves import apply_curves_, estimate_at, keyframe_indices, scene_curves
+from dtcm.curves import apply_curves_, estimate_at, keyframe_indices, scene_curves_
 from dtcm.enhancer import LightDCE, ShuffleBasicUnit, ShuffleDownUnit, ZeroDCE, check_clip, estimate_scene
 
 __all__ = [
@@ -227,7 +227,7 @@ class FastClipEnhancer(nn.Module):
         frames_per_call: keyframes per estimator call; 1 keeps a 112x112 keyframe's activations in cache.
         chunk_frames: about how many frames are enhanced at a time (whole groups).
         curve_size: as the :class:`ClipEnhancer` it was built from.
-        scene: the scene-keeping curves (``dtcm.curves.scene_curves``), as the :class:`ClipEnhancer`.
+        scene: the scene-keeping curves (``dtcm.curves.scene_curves_``), as the :class:`ClipEnhancer`.
 
     Its outputs are inference tensors (``torch.inference_mode``): fine to read, normalise and classify, not
     to backpropagate through; train with the original :class:`ClipEnhancer`.
@@ -294,7 +294,7 @@ class FastClipEnhancer(nn.Module):
                 for gi in range(g):
                     f0, f1 = gi * k, min(t, gi * k + k)
                     frames = x[bi, :, f0:f1].transpose(0, 1).contiguous()  # (k', 3, H, W)
-                    y[bi, :, f0:f1] = scene_curves(frames, curves[bi, gi : gi + 1]).transpose(0, 1)
+                    y[bi, :, f0:f1] = scene_curves_(frames, curves[bi, gi : gi + 1]).transpose(0, 1)
             return y, curves.transpose(1, 2)
         per_chunk = max(1, self.chunk_frames // k)  # groups per chunk
         tmp = x.new_empty(c, per_chunk * k, h, w)

@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 
 from dtcm.checks import check_k
-from dtcm.curves import apply_curves_, curves_hwc, keyframe_indices, scene_curves
+from dtcm.curves import apply_curves_, curves_hwc, keyframe_indices, scene_curves_
 from dtcm.enhancer import ClipEnhancer, LightDCE, ZeroDCE, estimate_scene
 from dtcm.fast_enhancers import (
     ConvAct,
@@ -198,5 +198,5 @@ def _scene_enhance(src, dst, keys, k, estimator, estimate_size, device) -> None:
         r = estimate_scene(estimator, x, estimate_size)  # (1, n, H, W)
         for f in range(g * k, min(len(src), g * k + k)):
             x = src[f].permute(2, 0, 1)[None].to(device).float().div_(255)  # (1, 3, H, W)
-            y = scene_curves(x, r)[0].permute(1, 2, 0)  # (H, W, 3)
+            y = scene_curves_(x, r)[0].permute(1, 2, 0)  # (H, W, 3)
             dst[f] = y.mul_(255).round_().cpu()  # exact integers in [0, 255]: the cast is exact
