@@ -107,6 +107,7 @@ class Job:
     args: dict  # dtcm.train.main's arguments
     settings: dict  # what the visitor asked for (shown back to them)
     prepare: Callable[[], dict] | None = None  # run in the worker before training: returns args updates
+    check: Callable[[dict, dict], dict] | None = None  # run in the worker after training: the summary's "check"
     state: str = "queued"
     message: str = "waiting for the job before it to finish"
     metrics: list = field(default_factory=list)
@@ -133,8 +134,8 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def _worker(args: dict, prepare, conn, stop_event, threads: int) -> None:
-    """The child: train and send every record, then the summary or the error, as JSON."""
+def _worker(args: dict, prepare, check, conn, stop_event, threads: int) -> None:
+    """The child: train and send every record, then the summary (with ``check``'s result) or the error, as JSON."""
     with contextlib.suppress(OSError):
         os.nice(10)  # interactive requests of the web server come first
 
@@ -156,7 +157,14 @@ def _worker(args: dict, prepare, conn, stop_event, threads: int) -> None:
             send("record", record)
             return stop_event.is_set()
 
-        send("done", train.main(args, callback=callback, stop_event=stop_event))
+        summary = train.main(args, callback=callback, stop_event=stop_event)
+        if check is not None and summary.get("final"):
+            send("message", "measuring the start model and the result on the same validation clips")
+            try:
+                summary = {**summary, "check": check(args, summary)}
+            except Exception as exc:  # the model is kept even when it cannot be measured
+                summary = {**summary, "check": {"verdict": None, "error": str(exc) or type(exc).__name__}}
+        send("done", summary)
     except BaseException as exc:  # every failure ends in a sentence in the parent
         send("error", str(exc) or type(exc).__name__)
     finally:
@@ -175,15 +183,22 @@ class JobManager:
         self._ctx = mp.get_context("spawn")
 
     # ------------------------------------------------------------------------------- requests
-    def submit(self, args: dict, settings: dict, owner: str | None, prepare=None, on_end=None) -> Job:
-        """Queue a job for ``owner``; it starts at once when no other job is running."""
+    def submit(
+        self, args: dict, settings: dict, owner: str | None, prepare=None, on_end=None, check=None, history=None
+    ) -> Job:
+        """Queue a job for ``owner``; it starts at once when no other job is running.
+
+        ``history`` is ``(metrics, epochs)`` a resumed job carries over from the run it continues.
+        """
         with self.lock:
             mine = self.latest(owner)
             if mine is not None and mine.state in ACTIVE:
                 raise JobError("a fine-tune is already running on this server; stop it or wait for it to finish")
             if len(self.queue) >= self.limits.queue_size:
                 raise JobError(f"the fine-tune queue is full ({self.limits.queue_size} waiting); try again later")
-            job = Job(secrets.token_hex(6), owner, dict(args), dict(settings), prepare, on_end=on_end)
+            job = Job(secrets.token_hex(6), owner, dict(args), dict(settings), prepare, check, on_end=on_end)
+            if history is not None:
+                job.metrics, job.epochs = list(history[0]), list(history[1])
             for old in [j for j in self.jobs.values() if j.owner == owner]:
                 del self.jobs[old.id]  # one visitor keeps only their newest job
             self.jobs[job.id] = job
@@ -240,7 +255,7 @@ class JobManager:
         lim = self.limits
         recv, send = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
-            target=_worker, args=(job.args, job.prepare, send, job.stop_event, lim.threads), daemon=True
+            target=_worker, args=(job.args, job.prepare, job.check, send, job.stop_event, lim.threads), daemon=True
         )
         proc.start()
         send.close()

@@ -40,6 +40,7 @@ __all__ = [
     "duration",
     "error_sentence",
     "finetune_form",
+    "finetune_offer",
     "known_actions",
     "model_card_md",
     "model_text",
@@ -77,6 +78,11 @@ AUTO_INIT_LABEL = "auto (default variant)"
 # The fine-tune forms' bounds are finetune_limits()'s; these two are only the widgets' own ends.
 LR_MIN = 1e-7  # the number box's floor: the service takes any rate above 0 (up to finetune_limits()["lr_max"])
 MAX_STEPS_MAX = 1_000_000  # the max-steps box's top (0 there means: the epochs decide)
+FINETUNE_VERDICT_LABELS = {  # how a dropdown marks a fine-tune, by its comparison with the model it started from
+    "better": "fine-tuned here, better than its start",
+    "same": "fine-tuned here, no better than its start: not recommended",
+    "worse": "fine-tuned here, worse than its start: not recommended",
+}
 GENERIC_ERROR = "Something went wrong on the server while {what}; please try again or try another clip."
 
 
@@ -140,8 +146,8 @@ def variant_label(name: str, entry: dict) -> str:
         bits.append(f"W_STC {float(entry['w_stc']):g}")
     if entry.get("k") is not None:
         bits.append(f"k {entry['k']}")
-    if entry.get("runtime"):
-        bits.append("fine-tuned here")
+    if entry.get("runtime") or entry.get("verdict"):
+        bits.append(FINETUNE_VERDICT_LABELS.get(entry.get("verdict"), "fine-tuned here"))
     return f"{name} ({', '.join(bits)})" if bits else name
 
 
@@ -269,9 +275,21 @@ def status_text(status: dict) -> str:
         text += f"\nvalidation after epoch {e.get('epoch')}: Top-1 {e['val_top1']:.0%}"
         if e.get("val_n"):
             text += f" of {e['val_n']} clips"
-    if status.get("variant"):
-        text += f"\nnew variant: {status['variant']} (selectable in Recognise and Compare)"
+    if status.get("verdict"):
+        text += "\n" + status["verdict"]
+    if status.get("saved_as"):
+        text += f"\nsaved as {status['saved_as']} (selectable in Recognise and Compare)"
+    elif status.get("variant"):
+        text += f"\nnew variant: {status['variant']} ({finetune_offer(status)})"
     return text
+
+
+def finetune_offer(status: dict) -> str:
+    """How a finished fine-tune is offered: selectable, and recommended only when it beat its start."""
+    verdict = (status.get("check") or {}).get("verdict")
+    if verdict in ("same", "worse", None) and status.get("check"):
+        return "selectable in Recognise and Compare, but not recommended; the default variant is unchanged"
+    return "selectable in Recognise and Compare"
 
 
 def status_summary(status: dict) -> dict:

@@ -155,16 +155,20 @@ def show_status(status: dict) -> None:
         st.plotly_chart(service.loss_figure(status), key="ft_curves")
     elif state in ACTIVE:
         st.caption("The curves appear after the first training step.")
+    if status.get("verdict"):
+        better = (status.get("check") or {}).get("verdict") in ("better", "fresh")
+        (st.success if better else st.warning)(status["verdict"], icon=":material/balance:")
     if status["epochs"]:
         keys = ("epoch", "step", "train_loss", "train_acc", "val_top1", "val_top5", "val_n")
         st.dataframe([{k: e.get(k) for k in keys} for e in status["epochs"]], hide_index=True)
 
 
-def save_and_push(variant: str) -> None:
+def save_and_push(status: dict) -> None:
+    variant = status["variant"]
     st.subheader("Keep the model")
     st.caption(
-        f"The result is already selectable in the sidebar as **{variant}**, by you only, until the server restarts. "
-        "Saving it makes it a variant every visitor of this server can choose."
+        f"The result, **{variant}**, is {ui.finetune_offer(status)} (the sidebar), by you only, until the server "
+        "restarts. Saving it makes it a variant every visitor of this server can choose."
     )
     left, right = st.columns(2)
     with left.container(border=True):
@@ -221,4 +225,4 @@ def live() -> None:
 
 live()
 if status["state"] in ("finished", "stopped") and status["variant"]:
-    save_and_push(status["variant"])
+    save_and_push(status)

@@ -189,3 +189,28 @@ def test_presentation_helpers():
         assert ui.darkness_word({"verdict": verdict}) == word
     assert ui.progress_text({"step": 3, "total_steps": 9, "eta_s": 90}) == "step 3 of 9, about 1 min 30 s left"
     assert ui.VIDEO_TYPES == ("mp4", "avi", "mov", "mkv", "webm") and "jpeg" in ui.PHOTO_TYPES
+
+
+def test_a_worse_finetune_says_so_in_both_apps_and_is_not_recommended(gradio_app):
+    app, service = gradio_app
+    ft, rec = app.ft, app.rec
+    known = _returned(app, "remember_owner", "", {})[ft.known]
+    out = _returned(
+        app, "finetune_start", "synthetic:small", "resnet_tiny_test", 0.1, 4, 4, 1, 1e-4, 2, "auto", 2, known
+    )
+    out = _returned(app, "finetune_stop", out[ft.known])  # the fake's fine-tune ends worse than its start
+    assert "Worse than the model it started from (tiny): Top-1 9% against 45% on the same 11" in out[ft.status]
+    assert "not recommended; the default variant is unchanged" in out[ft.status]
+    labels = dict((v, label) for label, v in out[rec.variant].choices)
+    assert "worse than its start: not recommended" in labels["finetune-fake"]
+    _returned(app, "finetune_save", "ux-test", out[ft.known])
+    assert "saved as ux-test" in _returned(app, "finetune_status", out[ft.known])[ft.status]
+
+    at = _streamlit_finetune_form()
+    owner = at.session_state["ft_owner"]
+    service.start_finetune("synthetic:small", owner=owner)
+    service.stop_finetune(owner=owner)
+    at.run()
+    assert not at.exception, at.exception
+    assert any(w.value.startswith("Worse than the model it started from (tiny)") for w in at.warning)
+    assert any("but not recommended; the default variant is unchanged" in c.value for c in at.caption)

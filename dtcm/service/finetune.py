@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dtcm.config import DTCMConfig
 from dtcm.service import datasets, models
+from dtcm.service.finetune_check import RECOMMENDED, measure, verdict_sentence
 from dtcm.service.inputs import ServiceError, check_k, storage_call
 from dtcm.service.models import (
     default_variant,
@@ -117,6 +118,7 @@ def start_finetune(
         val_dataset = datasets.check_dataset(val_dataset, owner)
     storage_call(storage.check_room, 0)
     out = storage.runs_root() / f"finetune-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
+    start_name, start_folder = _start_model(init, backbone, owner)
     settings = dict(
         dataset=datasets.dataset_label(dataset, owner),
         backbone=backbone,
@@ -126,12 +128,12 @@ def start_finetune(
         epochs=int(s["epochs"]),
         lr=float(s["lr"]),
         batch_size=int(s["batch_size"]),
-        init=init,
+        init=start_name,
         max_steps=int(max_steps) if max_steps else None,
     )
     args = dict(
         model=training_defaults()["model"],
-        init=_init_folder(init, backbone, owner),
+        init=start_folder,
         **{key: settings[key] for key in _TRAIN_KEYS},
         output_dir=str(out),
         num_workers=0,
@@ -140,7 +142,8 @@ def start_finetune(
     )
     prepare = functools.partial(datasets.prepared_data, dataset, val_dataset, owner)
     try:
-        manager().submit({**args, "_dataset": dataset}, settings, owner, prepare=prepare, on_end=_job_ended)
+        check = functools.partial(measure, start_name=start_name)
+        manager().submit({**args, "_dataset": dataset}, settings, owner, prepare, _job_ended, check)
     except JobError as exc:
         raise ServiceError(str(exc)) from None
     return finetune_status(owner)
@@ -166,23 +169,25 @@ def _check_settings(s: dict, max_steps) -> None:
             raise ServiceError(sentence)
 
 
-def _init_folder(init: str | None, backbone: str, owner: str | None) -> str | None:
-    """The model folder to start from: a variant this visitor can select; by default the default variant if it fits."""
+def _start_model(init: str | None, backbone: str, owner: str | None) -> tuple[str | None, str | None]:
+    """(name, folder) of the model to start from: a variant this visitor can select; by default the default
+    variant if its backbone fits; (None, None) for fresh weights."""
     variants = list_variants("all", owner)
     if init:
         if init in variants:
-            return variants[init]["path"]
+            return init, variants[init]["path"]
         raise ServiceError(f"there is no variant {init!r} to start from; choose one of {', '.join(sorted(variants))}")
     try:
         name = default_variant()
         same = variant_config(name).backbone == backbone
     except (ServiceError, OSError, ValueError, KeyError):
-        return None
-    return str(Path(variants[name]["path"])) if same else None
+        return None, None
+    return (name, str(Path(variants[name]["path"]))) if same else (None, None)
 
 
 def resume_finetune(owner: str | None = None) -> dict:
-    """Continue the visitor's stopped fine-tune from its last checkpoint: the same run, the same step count.
+    """Continue the visitor's stopped fine-tune from its last checkpoint: the same run, the same step count,
+    its curves so far kept (the loss plot spans the whole run).
 
     Returns:
         ``finetune_status(owner)``.
@@ -199,8 +204,10 @@ def resume_finetune(owner: str | None = None) -> dict:
     dataset = job.args.get("_dataset")
     if dataset not in (None, datasets.SYNTHETIC_SMALL) and not Path(dataset).exists():
         raise ServiceError("the dataset of that fine-tune is gone (uploads are kept 30 minutes); start a new one")
+    at = max(int(p.name.rpartition("-")[2]) for p in out.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit())
+    history = ([m for m in job.metrics if m["step"] <= at], [e for e in job.epochs if e["step"] <= at])
     try:
-        jobs.submit({**job.args, "resume": "latest"}, job.settings, owner, prepare=job.prepare, on_end=_job_ended)
+        jobs.submit({**job.args, "resume": "latest"}, job.settings, owner, job.prepare, _job_ended, job.check, history)
     except JobError as exc:
         raise ServiceError(str(exc)) from None
     return finetune_status(owner)
@@ -255,17 +262,21 @@ def _keep_model(job) -> None:
     from dtcm import storage
 
     name = Path(job.args["output_dir"]).name
+    check = job.summary.get("check") or {}
     register_variant(
         name,
         job.summary["final"],
         description=f"fine-tuned here on {job.settings['dataset']}",
         w_stc=job.settings["w_stc"],
         k=job.settings["k"],
-        metrics=job.summary.get("epoch_metrics") or {},
+        metrics={**(check.get("result") or {}), "data": f"validation clips of {job.settings['dataset']}"},
+        verdict=check.get("verdict"),
         owner=job.owner,
     )
     job.variant = name
     job.message += f"; the model is selectable as {name!r}"
+    if check.get("verdict") not in (*RECOMMENDED, "fresh"):
+        job.message += f", but not recommended: the default stays {default_variant()!r}"
     if job.state == "finished":
         storage.drop_checkpoints(job.args["output_dir"])  # a stopped run keeps them, to be resumed
         datasets.forget_upload(job.args.get("_dataset"), job.owner)  # only ever the owner's own upload
@@ -304,6 +315,9 @@ def finetune_status(owner: str | None = None) -> dict:
         "epochs": [],
         "settings": {},
         "variant": None,
+        "saved_as": None,
+        "check": None,
+        "verdict": None,
         "output_dir": None,
         "elapsed": 0.0,
         "peak_memory_gb": 0.0,
@@ -319,6 +333,8 @@ def _public_status(job) -> dict:
     jobs = manager()
     now = time.time()
     place = f" (place {jobs.queue_position(job)} in the queue)" if job.state == "queued" else ""
+    check = (job.summary or {}).get("check")
+    entry = models._runtime_variants.get(job.variant) if job.variant else None
     return {
         "state": job.state,
         "message": storage.public_text(job.message) + place,
@@ -326,16 +342,22 @@ def _public_status(job) -> dict:
         "epochs": list(job.epochs),
         "settings": dict(job.settings),
         "variant": getattr(job, "variant", None),
+        "saved_as": (entry or {}).get("saved_as"),
+        "check": check,
+        "verdict": verdict_sentence(check),
         "output_dir": Path(job.args["output_dir"]).name,
         "elapsed": ((job.ended or now) - job.started) if job.started else 0.0,
         "peak_memory_gb": round(job.peak_memory / (1 << 30), 2),
-        "progress": _progress(job.metrics) if job.state in ACTIVE_JOB_STATES else None,
+        "progress": _progress(job.metrics, job.started) if job.state in ACTIVE_JOB_STATES else None,
         "limits": finetune_limits(),
     }
 
 
-def _progress(metrics: list) -> dict | None:
-    """Steps done of the total and the time left at the pace of the steps so far."""
+def _progress(metrics: list, started: float | None = None) -> dict | None:
+    """Steps done of the total and the time left at the pace of the steps since ``started`` (a resumed run's
+    earlier steps are on its curve, not in its pace)."""
+    if started is not None:
+        metrics = [m for m in metrics if m.get("time", started) >= started]
     if not metrics or not metrics[-1].get("total_steps"):
         return None
     first, last = metrics[0], metrics[-1]
@@ -369,10 +391,11 @@ def save_finetuned(name: str | None = None, owner: str | None = None) -> str:
 
     check_writes()
     variant, entry = _own_model(owner, "save")
-    listed = {key: v for key, v in entry.items() if key not in ("runtime", "owner", "path")}
+    listed = {key: v for key, v in entry.items() if key not in ("runtime", "owner", "path", "saved_as")}
     name = name or variant
     taken = (set(list_variants("all", owner)) | set(models._runtime_variants)) - {variant}  # anyone's fine-tunes
     storage_call(storage.save_variant, entry["path"], storage.saved_root(), name, listed, owner, taken)
+    entry["saved_as"] = name  # the lists show the saved copy from now on, not this one beside it
     return name
 
 

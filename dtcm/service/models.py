@@ -110,7 +110,7 @@ def list_variants(kind: str = "classifier", owner: str | None = None) -> dict[st
     who = _who(owner)
     shipped = hub.list_variants()
     saved = {n: {**e, "saved": True} for n, e in hub.list_variants(storage.saved_root()).items() if n not in shipped}
-    own = {n: e for n, e in _runtime_variants.items() if e.get("owner") == who}
+    own = {n: e for n, e in _runtime_variants.items() if e.get("owner") == who and e.get("saved_as") not in saved}
     out = {**shipped, **saved, **own}  # the shipped ones first, the default leading
     if kind == "all":
         return out

@@ -50,6 +50,7 @@ from dtcm.service import (  # noqa: E402, F401 (re-exported: the UIs read them f
     top5_figure,
 )
 from dtcm.service.finetune import _base_defaults  # training's defaults as the real form reads them
+from dtcm.service.finetune_check import verdict_sentence
 from dtcm.service.server import LOSS_WEIGHT_MAX, LR_MAX
 
 FRAMES = 8  # frames per gallery, as the real service shows
@@ -302,7 +303,8 @@ def _status(owner) -> dict:
     job = _jobs.get(owner)
     idle = {"state": "idle", "message": "no fine-tune has run yet", "metrics": [], "epochs": [], "settings": {}}
     base = job or idle
-    out = {"variant": None, "output_dir": None, "elapsed": 0.0, "peak_memory_gb": 0.0, "progress": None, **base}
+    out = {"variant": None, "saved_as": None, "check": None, "verdict": None, "output_dir": None, **base}
+    out = {"elapsed": 0.0, "peak_memory_gb": 0.0, "progress": None, **out}
     return {**out, "limits": finetune_limits()}
 
 
@@ -327,8 +329,13 @@ def stop_finetune(wait: float = 0.0, owner: str | None = None) -> dict:
     job = _jobs.get(owner)
     if job is None:
         raise ServiceError("you have no fine-tune running to stop")
+    # the fake's fine-tune ends worse than the model it started from, as a default one on a small set may
+    result, start = {"top1": 0.09, "top5": 0.55, "n": 11}, {"top1": 0.45, "top5": 0.91, "n": 11}
+    check = {"verdict": "worse", "start_name": "tiny", "start": start, "result": result, "n": 11}
     job.update(state="stopped", message="stopped after step 1", progress=None, variant="finetune-fake")
-    register_variant("finetune-fake", "/nonexistent/finetune-fake", w_stc=job["settings"]["w_stc"], k=4, owner=owner)
+    job.update(check=check, verdict=verdict_sentence(check))
+    w_stc = job["settings"]["w_stc"]
+    register_variant("finetune-fake", "/nonexistent/finetune-fake", w_stc=w_stc, k=4, verdict="worse", owner=owner)
     return _status(owner)
 
 
@@ -354,6 +361,7 @@ def save_finetuned(name: str | None = None, owner: str | None = None) -> str:
     status = _status(owner)
     if status["variant"] is None:
         raise ServiceError("you have no finished fine-tune to save")
+    _jobs[owner]["saved_as"] = name or status["variant"]
     return name or status["variant"]
 
 
