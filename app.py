@@ -254,8 +254,8 @@ def compare(video, methods, variant, k, known=None) -> dict:
 
     Returns:
         {component: value} for the frames gallery (one row of frames per enhancer), the RGB-diff gallery
-        (one row per enhancer), the summary plotly figure, the table rows under ``ui.COMPARE_HEADERS`` and
-        the result dict.
+        (one row per enhancer), the input's light (Recognise's sentence), the summary plotly figure, the table
+        rows under ``ui.COMPARE_HEADERS`` (an enhancer's answer under Recognise's not-sure rule) and the result dict.
     """
     path = _check_video(video)
     if not methods:
@@ -277,6 +277,7 @@ def compare(video, methods, variant, k, known=None) -> dict:
     return {
         cmp.frames: frames,
         cmp.diffs: diffs,
+        cmp.light: ui.compare_light(r),
         cmp.plot: compare_figure(r),
         cmp.table: ui.compare_rows(r),
         cmp.result_json: ui.compare_summary(r),
@@ -329,7 +330,7 @@ def _recognise_events() -> None:
 
 
 def _compare_events() -> None:
-    cmp_outputs = [cmp.frames, cmp.diffs, cmp.plot, cmp.table, cmp.result_json]
+    cmp_outputs = [cmp.frames, cmp.diffs, cmp.light, cmp.plot, cmp.table, cmp.result_json]
     cmp_inputs = [cmp.video, cmp.methods, cmp.variant, cmp.k, ft.known]
     cmp.run.click(compare, cmp_inputs, cmp_outputs, api_name="compare", **MODEL_WORK)
 

@@ -1,7 +1,7 @@
 """What the pipeline does to a clip that is not dark: enhance, soften or skip, from Dv and the enhancer's effect.
 
 The darkness score Dv (SPEC A8, dtcm.darkness) gives the clip's mean luma, ``Sc (1 + Dv)``. A clip at or
-below luma 60 is enhanced in full. Above that the enhancer's own effect is measured (the mean absolute luma
+below luma 60 ("dark" on the apps' one scale, ``dtcm.darkness.light_level``) is enhanced in full. Above that the enhancer's own effect is measured (the mean absolute luma
 change it makes on the clip's frames) and held to a budget that shrinks from 100 grey levels at luma 60 to
 9 at luma 90 and above (the promise is at most 10; rounding to 8 bits can add a fraction of a level). The
 output is blended back towards the input, ``x + s (y - x)``, so the change is exactly ``s`` times the
@@ -16,12 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dtcm.darkness import SC
+from dtcm.darkness import DARK_LUMA, LIT_LUMA, brightness, light_level
 
 __all__ = ["Decision", "decide", "apply_decision", "luma_of_dv", "DARK_LUMA", "LIT_LUMA", "LIT_BUDGET"]
 
-DARK_LUMA = 60.0  # at or below this mean luma the enhancer runs in full
-LIT_LUMA = 90.0  # at or above this the clip counts as lit: the change budget is LIT_BUDGET
 LIT_BUDGET = 9.0  # grey levels of mean luma change allowed on a lit clip: 1 under the 10 promised, for 8-bit rounding
 DARK_BUDGET = 100.0  # budget at DARK_LUMA (no practical limit), falling linearly to LIT_BUDGET at LIT_LUMA
 SKIP_BELOW = 1.0  # a remaining change under this many grey levels is not worth doing
@@ -42,7 +40,7 @@ class Decision:
 
 def luma_of_dv(dv: float) -> float:
     """Mean luma (0..255) of a clip with darkness score ``dv``."""
-    return SC * (1.0 + dv)
+    return brightness(dv)
 
 
 def budget(luma: float) -> float:
@@ -64,23 +62,26 @@ def decide(dv: float, change: float) -> Decision:
         raise ValueError(f"dv and change must be finite and change >= 0, got dv={dv!r}, change={change!r}")
     luma, allowed = luma_of_dv(dv), budget(luma_of_dv(dv))
     s = 1.0 if change <= allowed else allowed / change
-    where = f"darkness {dv:.2f}, mean brightness {luma:.0f} of 255"
-    if s * change < SKIP_BELOW:
-        return Decision("skip", 0.0, dv, luma, change, f"Not enhanced: the clip is lit enough ({where}).")
-    if s == 1.0:
-        how = "dark" if luma <= DARK_LUMA else "lit enough that the enhancer's own change stays small"
-        return Decision(
-            "enhance", 1.0, dv, luma, change, f"Enhanced in full: the clip is {how} ({where}; +{change:.0f} levels)."
-        )
-    return Decision(
-        "soften",
-        s,
-        dv,
-        luma,
-        change,
-        f"Enhancement softened to {100 * s:.0f} %: the clip is already lit ({where}), and the enhancer would change "
-        f"it by {change:.0f} grey levels where {allowed:.0f} are allowed.",
-    )
+    action = "skip" if s * change < SKIP_BELOW else ("enhance" if s == 1.0 else "soften")
+    return Decision(action, 0.0 if action == "skip" else s, dv, luma, change, _sentence(action, s, dv, change))
+
+
+def _sentence(action: str, s: float, dv: float, change: float) -> str:
+    """The decision in plain words; the light word ("dark", "dim", "lit") is the darkness sentence's own."""
+    level, allowed, done = light_level(dv), budget(luma_of_dv(dv)), f"+{s * change:.0f} grey levels"
+    alone = f"the enhancer alone: +{change:.0f}"
+    if action == "skip":
+        head = "Already bright enough: left as it is" if level == "lit" else "Left as it is"
+        return f"{head} (the enhancer would change it by under {SKIP_BELOW:.0f} grey level)."
+    if level == "dark":
+        return f"Enhanced in full ({done})."
+    if level == "dim":
+        if action == "enhance":
+            return f"Enhanced in full ({done}; a dim clip may change by up to {allowed:.0f})."
+        return f"Enhanced at {100 * s:.0f}% strength: {done}, the most a dim clip may change ({alone})."
+    if action == "enhance":
+        return f"Already bright enough: enhanced lightly ({done}; at most {allowed:.0f} on a lit clip)."
+    return f"Already bright enough: enhanced lightly, at {100 * s:.0f}% strength ({done}, the most on a lit clip; {alone})."
 
 
 def luma_change(x: np.ndarray, y: np.ndarray) -> float:

@@ -4,6 +4,11 @@
 0..255) and ``Sc = 112``; a video is dark when ``Dv < -tau`` with ``tau = 0.877`` (ARID's mean darkness).
 The vote variant calls a frame dark when its own score is below ``-tau`` and the video dark when the
 fraction of dark frames is at least ``tau``.
+
+The apps and the CLI tell one story on one scale, the clip's mean brightness ``Sc (1 + Dv)`` (0 black, 255
+white): "dark" up to ``DARK_LUMA``, "lit" from ``LIT_LUMA``, "dim" between; ``dtcm.adaptive`` enhances in
+full, holds back or enhances lightly at the same two points. The paper's threshold (brightness about 14) is
+stricter: a clip below it is "as dark as ARID's clips", and ``is_dark`` keeps the paper's meaning.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "DARK_LUMA",
+    "LIT_LUMA",
     "SC",
     "TAU",
+    "brightness",
+    "light_level",
     "DarknessReport",
     "frame_luma",
     "frame_scores",
@@ -29,6 +38,8 @@ __all__ = [
 SC = 112.0  # the luma a "normal" frame has (Eq. 12)
 TAU = 0.877  # ARID's mean darkness (Eq. 14)
 SEGMENTS = 8  # frames sampled per video, one per equal segment
+DARK_LUMA = 60.0  # mean brightness (0..255) at or below which a clip is "dark" (and enhanced in full)
+LIT_LUMA = 90.0  # from this mean brightness a clip is "lit" (enhanced lightly); between the two, "dim"
 BT601 = np.array([0.299, 0.587, 0.114])  # luma weights of R, G, B
 
 
@@ -66,6 +77,22 @@ def darkness_score(frames: np.ndarray, sc: float = SC) -> float:
     return float(frame_scores(frames, sc).mean())
 
 
+def brightness(dv: float) -> float:
+    """Mean brightness (luma, 0..255) of a clip of darkness score ``dv``."""
+    return SC * (1.0 + dv)
+
+
+def light_level(dv: float) -> str:
+    """The one word for a clip's light: "dark", "dim" or "lit", from its mean brightness.
+
+    Example:
+        >>> light_level(-0.8), light_level(-0.3), light_level(0.1)  # brightness 22, 78 and 123
+        ('dark', 'dim', 'lit')
+    """
+    b = brightness(dv)
+    return "dark" if b <= DARK_LUMA else ("dim" if b < LIT_LUMA else "lit")
+
+
 def is_dark(dv: float, tau: float = TAU) -> bool:
     """Eq. 14: dark iff Dv < -tau."""
     return bool(dv < -tau)
@@ -94,9 +121,17 @@ def segment_indices(num_frames: int, segments: int = SEGMENTS, rng: np.random.Ge
 class DarknessReport:
     path: str
     dv: float
-    dark: bool
-    dark_vote: bool
+    dark: bool  # the paper's Eq. 14: as dark as ARID's clips
+    dark_vote: bool  # the released tool's frame vote at the same threshold
     frames: int
+
+    @property
+    def brightness(self) -> float:
+        return brightness(self.dv)
+
+    @property
+    def light(self) -> str:
+        return light_level(self.dv)
 
 
 def video_darkness(path: str | Path) -> DarknessReport:

@@ -32,6 +32,7 @@ __all__ = [
     "analysis_summary",
     "check_upload",
     "clip_text",
+    "compare_light",
     "compare_rows",
     "compare_summary",
     "darkness_sentence",
@@ -51,6 +52,7 @@ __all__ = [
     "spread",
     "status_summary",
     "status_text",
+    "top1_text",
     "variant_label",
     "verdict_md",
 ]
@@ -70,7 +72,7 @@ METHOD_SHORT = {  # an enhancer's caption under its frames (service.METHOD_LABEL
     "dtcm": "DTCM",
 }
 COMPARE_HEADERS = ("enhancer", "brightness (0-255)", "flicker L_STC", "top-1", "top-5", "seconds")
-DARKNESS_SCALE = "-1 black, 0 mid-grey, 1 white"
+DARKNESS_SCALE = service.LIGHT_SCALE  # the one scale every darkness word and number is on
 TRAINING_LOSS = "L_AR + alpha (W_STC L_STC + L_Dark)"  # Eq. 7 of the paper
 TRAINING_EQUATION = f"L_total = {TRAINING_LOSS}"
 AUTO_INIT = "auto"  # the service starts from the default variant when its backbone fits, else fresh
@@ -186,8 +188,8 @@ def darkness_text(r: dict) -> str:
 
 
 def darkness_word(darkness: dict) -> str:
-    """The verdict in one word or two: "dark", "dim" or "well lit" (the service's sentence starts with it)."""
-    return re.split(r"[:(]", darkness["verdict"], maxsplit=1)[0].strip()
+    """The clip's light in one word: "dark", "dim" or "lit" (the service's sentence starts with it)."""
+    return darkness.get("light") or re.split(r"[:(]", darkness["verdict"], maxsplit=1)[0].strip()
 
 
 def model_text(r: dict, entry: dict) -> str:
@@ -230,11 +232,22 @@ def compare_rows(result: dict) -> list[list]:
         if "error" in res:
             rows.append([name, None, None, "-", res["error"], None])
             continue
-        top1, p1 = res["top5"][0]
         top5 = ", ".join(f"{label} {p:.0%}" for label, p in res["top5"])
         luma, stc, seconds = round(float(res["luma"]), 1), round(float(res["stc"]), 5), round(float(res["seconds"]), 3)
-        rows.append([name, luma, stc, f"{top1} ({p1:.0%})", top5, seconds])
+        rows.append([name, luma, stc, top1_text(res), top5, seconds])
     return rows
+
+
+def top1_text(res: dict) -> str:
+    """One enhancer's answer under Recognise's rule: "Sit (93%)", or "not sure (best guess Sit, 49%)"."""
+    (top1, p1), verdict = res["top5"][0], res.get("verdict") or {"sure": True}
+    return f"{top1} ({p1:.0%})" if verdict["sure"] else f"not sure (best guess {top1}, {p1:.0%})"
+
+
+def compare_light(result: dict) -> str:
+    """The compared input's light, in the words and on the scale of Recognise."""
+    dark = result.get("_darkness")
+    return f"The input is {dark['verdict']}." if dark else ""
 
 
 def compare_summary(result: dict) -> dict:
@@ -247,6 +260,10 @@ def compare_summary(result: dict) -> dict:
         else:
             keys = ("stc", "luma", "top5", "seconds")
             out[m] = {key: _top5_rows(res[key]) if key == "top5" else res[key] for key in keys}
+            if res.get("verdict"):
+                out[m]["verdict"] = {"sure": res["verdict"]["sure"], "reason": res["verdict"]["reason"]}
+    if result.get("_darkness"):
+        out["input"] = {key: v for key, v in result["_darkness"].items()}
     return plain(out)
 
 

@@ -28,8 +28,8 @@ def show_result(result: dict):
     top_label, top_prob = result["top5"][0]
     not_sure = service.not_sure_sentence(result["verdict"])
     cols = st.columns(4)
-    cols[0].metric("Darkness", f"{dark['dv']:.2f}", help=f"{ui.DARKNESS_SCALE}, over 8 frames of the clip")
-    cols[1].metric("Verdict", ui.darkness_word(dark), help=dark["verdict"])
+    cols[0].metric("Brightness", f"{dark['brightness']:.0f} of 255", help=service.DARKNESS_HELP)
+    cols[1].metric("Light", ui.darkness_word(dark), help=dark["verdict"])  # the clip's light, not the action
     if not_sure:
         cols[2].metric("Top-1 action", "not sure", f"best guess {top_label}", delta_color="off", delta_arrow="off")
     else:

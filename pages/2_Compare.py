@@ -27,8 +27,7 @@ def method_column(method: str, out: dict) -> None:
     if "error" in out:
         st.warning(out["error"])
         return
-    label, prob = out["top5"][0]
-    st.markdown(f"Brightness **{out['luma']:.0f}** · flicker **{out['stc']:.3g}** · Top-1 **{label}** ({prob:.0%})")
+    st.markdown(f"Brightness **{out['luma']:.0f}** · flicker **{out['stc']:.3g}** · Top-1 **{ui.top1_text(out)}**")
     st.image(pick(out["frames_after"]), width=88)
     st.caption("frames after enhancement")
     st.image(pick(out["diff_after"]), width=88)
@@ -41,7 +40,8 @@ def show(result: dict) -> None:
     ok = [m for m in order if "error" not in result[m]]
     if ok:
         first = result[ok[0]]
-        st.markdown("**The dark input** (sampled frames, then RGB-difference maps on the shared colour scale)")
+        st.markdown(f"**{ui.compare_light(result) or 'The input'}**")
+        st.caption("Its sampled frames, then RGB-difference maps on the shared colour scale")
         st.image(first["frames_before"], width=88)
         st.image(first["diff_before"], width=88)
         st.dataframe(

@@ -234,11 +234,12 @@ def test_wrong_file_type_and_unknown_variant_are_refused(client, server, tmp_pat
 
 def test_compare_gives_each_enhancer_its_row(client, server):
     methods = ["none", "he", "clahe", "dtcm"]
-    frames, diffs, plot, table, result = client.predict(
+    frames, diffs, light, plot, table, result = client.predict(
         handle_file(str(EXAMPLES[-1])), methods, server[1], 4, api_name="/compare"
     )
     assert [row[0] for row in table["data"]] == ["None (input)", "HE (histogram eq.)", "CLAHE", "DTCM"]
-    assert set(result) == set(methods) and all(len(result[m]["top5"]) == 5 for m in methods)
+    assert set(result) == {*methods, "input"} and all(len(result[m]["top5"]) == 5 for m in methods)
+    assert light == f"The input is {result['input']['verdict']}."  # Recognise's sentence
     assert result["none"]["stc"] == pytest.approx(0.0, abs=1e-9)  # the input against itself
     assert len(frames) == 4 * len(methods) and frames[0]["caption"] == "input"
     assert plot["type"] == "plotly"

@@ -80,7 +80,7 @@ def test_recognise_page_in_chromium(server, tmp_path):
             timeout=60_000,
         )
         # the enhanced clip comes last: wait for it, or for an error in its place (any other alert)
-        said = ("Not sure", "Enhanced in full", "Enhancement softened", "Not enhanced")  # verdict and decision
+        said = ("Not sure", "Enhanced", "Already bright enough", "Left as it is")  # verdict and decision
         known = " || ".join(f"a.innerText.startsWith({s!r})" for s in (*said, "Upload a dark clip"))
         page.wait_for_function(
             "document.querySelector('video') || [...document.querySelectorAll('[data-testid=stAlert]')]"

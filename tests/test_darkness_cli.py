@@ -34,10 +34,24 @@ def test_folder_json_and_csv(folder, capsys):
     assert main(["darkness", str(folder), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["path"].split("/")[-1] for r in rows] == ["dark.mp4", "lit.mp4"]
-    assert rows[0]["dark"] is True and rows[1]["dark"] is False
+    assert rows[0]["arid_dark"] is True and rows[1]["arid_dark"] is False
+    assert [r["light"] for r in rows] == ["dark", "lit"] and rows[1]["brightness"] == pytest.approx(140, abs=2)
     assert main(["darkness", str(folder / "dark.mp4")]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert len(table) == 1 and table[0]["dark"] == "True"
+    assert len(table) == 1 and table[0]["arid_dark"] == "True" and table[0]["light"] == "dark"
+
+
+def test_a_dim_clip_is_dark_on_the_one_scale_and_the_help_explains_every_field(tmp_path, capsys):
+    write_video(tmp_path / "night.mp4", np.full((16, 32, 32, 3), 30, np.uint8), 8)  # brightness 30: dark to anyone
+    assert main(["darkness", str(tmp_path / "night.mp4"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["light"] == "dark" and row["arid_dark"] is False  # the paper's stricter test, named as such
+    with pytest.raises(SystemExit):
+        main(["darkness", "--help"])
+    help_text = capsys.readouterr().out
+    for field in ("light", "brightness", "dv", "arid_dark", "arid_dark_vote", "frames"):
+        assert f"\n  {field} " in help_text
+    assert "released tool" in help_text and "stricter than light = dark" in help_text
 
 
 def test_bad_files(folder, tmp_path, capsys):

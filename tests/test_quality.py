@@ -111,7 +111,7 @@ def test_decision_enhances_dark_softens_lit_and_skips_tiny_changes():
     lit = adaptive.decide(-0.05, 40.0)  # luma 106: LIT_BUDGET grey levels allowed
     assert lit.action == "soften" and lit.strength * lit.change == pytest.approx(adaptive.LIT_BUDGET)
     assert adaptive.LIT_BUDGET <= 10
-    assert f"softened to {100 * adaptive.LIT_BUDGET / 40:.0f} %" in lit.sentence
+    assert f"enhanced lightly, at {100 * adaptive.LIT_BUDGET / 40:.0f}% strength" in lit.sentence
     assert adaptive.decide(0.5, 0.5).action == "skip"
     assert adaptive.decide(-0.1, 6.0).action == "enhance"  # a lit clip the enhancer barely touches
     with pytest.raises(ValueError, match="finite"):

@@ -43,7 +43,7 @@ def test_variants_and_wstc_snapping(weights):
 
 def test_analyse_dark_clip(weights, dark_clip):
     r = service.analyse(dark_clip, "tiny-w4", k=2)
-    assert r["darkness"]["dark"] and r["darkness"]["dv"] < -0.877
+    assert r["darkness"]["arid_dark"] and r["darkness"]["dv"] < -0.877 and r["darkness"]["light"] == "dark"
     assert len(r["top5"]) == 5
     probs = [p for _, p in r["top5"]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6

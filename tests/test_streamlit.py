@@ -135,8 +135,8 @@ def test_recognise_upload_shows_results(weights, clip):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     labels = {m.label: m.value for m in at.metric}
-    assert float(labels["Darkness"]) < 0
-    assert labels["Verdict"] in ("dark", "dim", "well lit")
+    assert float(labels["Brightness"].split()[0]) < 112
+    assert labels["Light"] in ("dark", "dim", "lit")  # the clip's light, not a verdict on the action
     assert {"Top-1 action", "Flicker (L_STC)"} <= set(labels)
     from dtcm import service
 
@@ -160,7 +160,39 @@ def test_recognise_picks_an_example(fake):
         pytest.skip("no clips in examples/")
     picker.select_index(1).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert "Darkness" in {m.label for m in at.metric}
+    assert "Light" in {m.label for m in at.metric} and "Verdict" not in {m.label for m in at.metric}
+
+
+@pytest.mark.parametrize(("dv", "word"), [(-0.92, "dark"), (-0.4, "dim"), (0.1, "lit")])
+def test_recognise_and_compare_tell_one_darkness_story(fake, clip, dv, word):
+    fake.DV[:] = [dv]
+    at = open_page("pages/1_Recognise.py")
+    upload(at, clip)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Light"] == word and labels["Brightness"] == f"{112 * (1 + dv):.0f} of 255"
+    text = " ".join([c.value for c in at.caption] + [i.value for i in at.info])
+    assert f"{word.capitalize()}: mean brightness {112 * (1 + dv):.0f} of 255" in text
+    assert "not ARID-dark" not in text and "the clip is dark" not in text
+    if word == "lit":
+        assert "Already bright enough: enhanced lightly" in text
+
+    at = open_page("pages/2_Compare.py")
+    upload(at, clip)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    light = f"**The input is {word}: mean brightness {112 * (1 + dv):.0f} of 255"
+    assert any(m.value.startswith(light) for m in at.markdown)  # Recognise's words for the same clip
+
+
+def test_compare_applies_recognises_not_sure_rule(fake, clip):
+    at = open_page("pages/2_Compare.py")
+    upload(at, clip)
+    assert not at.exception, at.exception
+    said = [m.value for m in at.markdown if m.value.startswith("Brightness")]
+    assert "Top-1 **not sure (best guess Drink, 50%)**" in said[0]  # the fake's first enhancer is not sure
+    assert all("not sure" not in s for s in said[1:])
+    rows = at.dataframe[0].value
+    assert rows["top-1"][0] == "not sure (best guess Drink, 50%)"
 
 
 def test_recognise_garbage_is_an_error_not_a_traceback(fake, tmp_path):

@@ -142,7 +142,7 @@ def test_gradio_handlers_fill_every_output_of_their_event(gradio_app):
     out = _returned(app, "analyse", str(EXAMPLE), "tiny", 4)
     assert out[rec.verdict] == "**Recognised: Drink** (60%)."
     assert out[rec.model_used] == "tiny (W_STC 4, k = 4)"
-    assert out[rec.darkness].startswith("Dark: as dark as ARID") and "Enhanced in full" in out[rec.darkness]
+    assert out[rec.darkness].startswith("Dark: mean brightness 9 of 255") and "Enhanced in full" in out[rec.darkness]
     assert out[rec.clip_info].startswith("24 frames, 32x24 at 10 fps. The actions were recognised from 16 frames")
     assert [t["label"] for t in out[rec.result_json]["top5"]][0] == "Drink" and out[rec.timings][-1][0] == "total"
     assert _returned(app, "analyse_segment", str(EXAMPLE), "tiny", 4, 0.5)[rec.result_json]["window"]["start_s"] == 0.5
@@ -185,8 +185,8 @@ def test_presentation_helpers():
 
     assert ui.spread(list(range(8)), 4) == [0, 2, 5, 7] and ui.spread([9], 4) == [9, 9, 9, 9]
     assert ui.percent(0.8712) == "87.1" and ui.percent(96.36) == "96.4" and ui.percent(None) == "-"
-    for verdict, word in (("dark: as dark", "dark"), ("dim: darker", "dim"), ("well lit (darkness 0.1: b", "well lit")):
-        assert ui.darkness_word({"verdict": verdict}) == word
+    for dv, word in ((-0.92, "dark"), (-0.4, "dim"), (0.1, "lit")):
+        assert ui.darkness_word({"verdict": ui.service.darkness_sentence(dv), "light": word}) == word
     assert ui.progress_text({"step": 3, "total_steps": 9, "eta_s": 90}) == "step 3 of 9, about 1 min 30 s left"
     assert ui.VIDEO_TYPES == ("mp4", "avi", "mov", "mkv", "webm") and "jpeg" in ui.PHOTO_TYPES
 
@@ -214,3 +214,23 @@ def test_a_worse_finetune_says_so_in_both_apps_and_is_not_recommended(gradio_app
     assert not at.exception, at.exception
     assert any(w.value.startswith("Worse than the model it started from (tiny)") for w in at.warning)
     assert any("but not recommended; the default variant is unchanged" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(("dv", "word"), [(-0.92, "dark"), (-0.4, "dim"), (0.1, "lit")])
+def test_gradio_tells_one_darkness_story_and_compare_is_not_sure_like_recognise(gradio_app, dv, word):
+    app, service = gradio_app
+    service.DV[:] = [dv]
+    rec, cmp = app.rec, app.cmp
+    said = _returned(app, "analyse", str(EXAMPLE), "tiny", 4)[rec.darkness]
+    brightness = f"mean brightness {112 * (1 + dv):.0f} of 255 (dark up to 60, lit from 90)"
+    assert said.startswith(f"{word.capitalize()}: {brightness}")
+    assert "ARID-dark" not in said and "the clip is dark" not in said  # one word for the clip, said once
+    assert ("Already bright enough: enhanced lightly" in said) == (word == "lit")
+    out = _returned(app, "compare", str(EXAMPLE), ["none", "he", "dtcm"], "tiny", 4)
+    assert out[cmp.light].startswith(f"The input is {word}: {brightness}")
+    assert [row[3] for row in out[cmp.table]] == [
+        "not sure (best guess Drink, 50%)",
+        "Drink (51%)",
+        "Drink (52%)",
+    ]
+    assert out[cmp.result_json]["none"]["verdict"]["sure"] is False

@@ -34,7 +34,7 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
         k: frame-sharing factor 1..16; None for the variant's own.
         start_s: where the classified window starts, in seconds (None: the centred window).
     Returns:
-        dict with ``darkness`` {dv, dark, dark_vote, verdict}, ``enhancement`` {action (enhance, soften or
+        dict with ``darkness`` {dv, brightness, light (dark, dim or lit), arid_dark, arid_dark_vote, verdict}, ``enhancement`` {action (enhance, soften or
         skip), strength, dv, luma, change, sentence} (what dtcm.adaptive decided), ``frames_before``/``frames_after``
         (lists of uint8 (H, W, 3)), ``diff_before``/``diff_after`` (colour-mapped RGB-difference maps on
         one scale), ``top5`` [(label, prob)] (calibrated: softmax of logits / the variant's temperature),
@@ -137,9 +137,17 @@ def _decide(dv: float, x, y):
 
 
 def _darkness(dv: float, dark_vote: bool) -> dict:
-    from dtcm.darkness import is_dark
+    """The clip's light on the one scale (``light``, ``brightness``) and the paper's ARID-dark tests."""
+    from dtcm.darkness import brightness, is_dark, light_level
 
-    return {"dv": dv, "dark": is_dark(dv), "dark_vote": dark_vote, "verdict": darkness_sentence(dv)}
+    return {
+        "dv": dv,
+        "brightness": brightness(dv),  # 0..255
+        "light": light_level(dv),  # dark, dim or lit
+        "arid_dark": is_dark(dv),  # the paper's Eq. 14: Dv < -0.877
+        "arid_dark_vote": dark_vote,  # the released tool's frame vote at the same threshold
+        "verdict": darkness_sentence(dv),
+    }
 
 
 def _full_size_pair(model, path, info, window: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -32,9 +32,11 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
         k: frame sharing for the learned enhancers.
     Returns:
         dict method -> {frames_before, frames_after, diff_before, diff_after, stc, luma (mean brightness of
-        the enhanced frames, 0..255), top5, seconds}, plus ``"_order"`` listing the methods in order.
+        the enhanced frames, 0..255), top5, verdict (the not-sure rule of ``analyse``), seconds}, plus
+        ``"_order"`` listing the methods in order and ``"_darkness"``, the input's light as ``analyse`` says it.
     """
-    from dtcm import device, video
+    from dtcm import calibration, darkness, device, video
+    from dtcm.service.analysis import _darkness
 
     k = check_k(k)
     path = check_path(path)
@@ -44,9 +46,10 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
     if is_image(path):
         return _compare_photo(path, methods, model)
     clip = video_call(video.read_clip, path, cfg.clip_len, "dense", size=cfg.short_side)
+    report = video_call(darkness.video_darkness, path)  # the same 8 frames as analyse reads
     x = video.to_batch(clip, cfg.short_side, cfg.crop_size).to(device.device_of(model))
     before = to_uint8(x)
-    out = {"_order": list(methods)}
+    out = {"_order": list(methods), "_darkness": _darkness(report.dv, report.dark_vote)}
     for m in methods:
         t = time.perf_counter()
         enhanced = _through(m, model, clip, x, k)
@@ -60,6 +63,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             "stc": stc,
             "luma": mean_luma(after),  # 0..255
             "top5": topk(logits, cfg),
+            "verdict": calibration.verdict(logits[0].float().cpu().numpy(), cfg),
             "seconds": time.perf_counter() - t,
         }
     return out
@@ -125,11 +129,13 @@ def _missing(m: str) -> str:
 
 def _compare_photo(path: str, methods, model) -> dict:
     """Compare on a photo: every enhancer on the one image, nothing classified (``still.IMAGE_NOTE``)."""
-    from dtcm import classic, still
+    from dtcm import classic, darkness, still
     from dtcm.enhance_cli import enhance_frames
+    from dtcm.service.analysis import _darkness
 
     photo = image_call(still.load_photo, path)
-    out = {"_order": list(methods), "_note": still.IMAGE_NOTE}
+    dv = darkness.darkness_score(photo[None])
+    out = {"_order": list(methods), "_note": still.IMAGE_NOTE, "_darkness": _darkness(dv, darkness.is_dark(dv))}
     for m in methods:
         if m == "none":
             out[m] = still.photo_panels(photo, lambda f: f)

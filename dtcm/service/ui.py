@@ -7,7 +7,7 @@ a model or touches a file.
 from __future__ import annotations
 
 from dtcm.checks import VIDEO_SUFFIXES  # what the uploaders accept
-from dtcm.darkness import SEGMENTS, TAU, is_dark
+from dtcm.darkness import DARK_LUMA, LIT_LUMA, SEGMENTS, brightness, is_dark, light_level
 from dtcm.jobs import ACTIVE as ACTIVE_JOB_STATES  # job states that move on by themselves
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "K_CHOICES",
     "K_HELP",
     "K_RANGE",
+    "LIGHT_SCALE",
     "LOSS_NAMES",
     "METHOD_LABELS",
     "SHOWN_FRAMES",
@@ -64,22 +65,20 @@ LOSS_NAMES = {  # loss term -> what the fine-tune chart calls it (the equations 
 VIDEO_TYPES = tuple(s.lstrip(".") for s in VIDEO_SUFFIXES)  # the same, as upload widgets take them
 VIDEO_TYPES_TEXT = f"{', '.join(VIDEO_TYPES[:-1])} or {VIDEO_TYPES[-1]}"  # "mp4, avi, mov, mkv or webm"
 SHOWN_FRAMES = 8  # frames per gallery
-DARKNESS_HELP = f"-1 black, 0 mid-grey, 1 white ({SEGMENTS} frames); ARID-dark below -{TAU:.2f}"
+LIGHT_SCALE = f"mean brightness, 0 black to 255 white: dark up to {DARK_LUMA:.0f}, lit from {LIT_LUMA:.0f}"
+DARKNESS_HELP = f"The {LIGHT_SCALE} (over {SEGMENTS} frames spread over the clip)."
 
 
 def darkness_label(dv: float) -> str:
-    """One word for a darkness score: "dark" (ARID-dark), "dim" (below mid-grey) or "well lit"."""
-    return "dark" if is_dark(dv) else ("dim" if dv < 0 else "well lit")
+    """The one word for a clip's light: "dark", "dim" or "lit" (``dtcm.darkness.light_level``)."""
+    return light_level(dv)
 
 
 def darkness_sentence(dv: float) -> str:
-    """The darkness verdict as a sentence, with the score and the threshold."""
-    threshold = f"dark is below -{TAU:.2f}"
-    if is_dark(dv):
-        return f"dark: as dark as the clips of ARID, the dark-video benchmark (darkness {dv:.2f}; {threshold})"
-    if dv < 0:
-        return f"dim: darker than mid-grey but not ARID-dark (darkness {dv:.2f}; {threshold})"
-    return f"well lit (darkness {dv:.2f}: brighter than mid-grey)"
+    """The clip's light in one sentence on the one scale, e.g. "dark: mean brightness 20 of 255 (...)"."""
+    scale = f"mean brightness {brightness(dv):.0f} of 255 (dark up to {DARK_LUMA:.0f}, lit from {LIT_LUMA:.0f})"
+    arid = "; as dark as the clips of ARID, the paper's dark-video benchmark" if is_dark(dv) else ""
+    return f"{light_level(dv)}: {scale}{arid}"
 
 
 def not_sure_sentence(verdict: dict) -> str | None:

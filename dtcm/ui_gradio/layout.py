@@ -256,6 +256,7 @@ def compare_tab() -> SimpleNamespace:
                     info=service.K_HELP,
                 )
                 c.run = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+        c.light = gr.Markdown(elem_id="compare-light")  # the input's light, as Recognise says it
         c.plot = gr.Plot(label="L_STC and Top-5 per enhancer", elem_id="compare-plot")
         with gr.Row(elem_classes="gallery-row"):
             c.frames = _compare_gallery("Frames after each enhancer", "cmp-frames")

@@ -22,7 +22,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from dtcm import service as _real  # its listing of examples/
+from dtcm.adaptive import decide
 from dtcm.config import ARID_CLASSES, DTCMConfig
+from dtcm.darkness import is_dark
 from dtcm.images import IMAGE_SUFFIXES
 
 # the pure parts of the real service, as they are
@@ -31,9 +33,11 @@ from dtcm.service import (  # noqa: E402, F401 (re-exported: the UIs read them f
     ALL_METHODS,
     BACKBONES,
     COMPARE_HELP,
+    DARKNESS_HELP,
     K_CHOICES,
     K_HELP,
     K_RANGE,
+    LIGHT_SCALE,
     LOSS_NAMES,
     METHOD_LABELS,
     METHODS,
@@ -49,6 +53,7 @@ from dtcm.service import (  # noqa: E402, F401 (re-exported: the UIs read them f
     timeline_figure,
     top5_figure,
 )
+from dtcm.service.analysis import _darkness
 from dtcm.service.finetune import _base_defaults  # training's defaults as the real form reads them
 from dtcm.service.finetune_check import verdict_sentence
 from dtcm.service.server import LOSS_WEIGHT_MAX, LR_MAX
@@ -58,6 +63,7 @@ VARIANTS = {  # two variants of one tiny model, trained with W_STC 4 (the defaul
     "tiny": {"path": "/nonexistent/tiny", "description": "tiny test model, W_STC 4", "w_stc": 4.0, "k": 4},
     "tiny_wstc0": {"path": "/nonexistent/tiny_wstc0", "description": "tiny test model, W_STC 0", "w_stc": 0.0, "k": 4},
 }
+DV = [-0.92]  # the darkness score of every clip the fake analyses (a test may set another)
 calls: list[tuple[str, tuple, dict]] = []
 _jobs: dict[str | None, dict] = {}
 _runtime: dict[str, dict] = {}
@@ -68,6 +74,7 @@ def reset() -> None:
     calls.clear()
     _jobs.clear()
     _runtime.clear()
+    DV[:] = [-0.92]
 
 
 def _called(name: str, *args, **kwargs) -> None:
@@ -194,8 +201,8 @@ def analyse(path, variant: str | None = None, k: int | None = None, start_s: flo
     out = {
         "variant": variant or default_variant(),
         "k": 1 if photo else (k or 4),
-        "darkness": {"dv": -0.92, "dark": True, "dark_vote": True, "verdict": "dark: as dark as ARID (darkness -0.92)"},
-        "enhancement": {"action": "enhance", "strength": 1.0, "sentence": "Enhanced in full: the clip is dark."},
+        "darkness": _darkness(DV[0], is_dark(DV[0])),  # the real sentences for the darkness a test sets
+        "enhancement": decide(DV[0], 40.0).to_dict(),
         "frames_before": _frames(n, 10),
         "frames_after": _frames(n, 120),
         "diff_before": _frames(n - 1 if n > 1 else 0, 5),
@@ -250,7 +257,7 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown or not methods:
         raise ServiceError(f"unknown enhancers {unknown}; choose from {', '.join(ALL_METHODS)}")
-    out = {"_order": list(methods)}
+    out = {"_order": list(methods), "_darkness": _darkness(DV[0], is_dark(DV[0]))}
     for i, m in enumerate(methods):
         panels = {"frames_before": _frames(FRAMES, 10), "frames_after": _frames(FRAMES, 20 + 10 * i)}
         panels.update(diff_before=_frames(FRAMES - 1, 5), diff_after=_frames(FRAMES - 1, 5 + i), diff_scale=1.0)
@@ -260,9 +267,15 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
             "stc": 0.0 if m == "none" else 0.01 * i,
             "luma": 20.0 + 10 * i,
             "top5": top5,
+            "verdict": _verdict(top5[0], sure=i > 0),  # the first enhancer's answer is not sure
             "seconds": 0.01,
         }
     return out
+
+
+def _verdict(top: tuple[str, float], sure: bool) -> dict:
+    reason = f"{top[0]} at {top[1]:.0%} probability" if sure else f"the best guess, {top[0]}, has only {top[1]:.0%}"
+    return {"sure": sure, "reason": reason, "top": top, "energy": 5.0}
 
 
 # ----------------------------------------------------------------------------------------- fine-tune
