@@ -207,6 +207,8 @@ def sidebar() -> str | None:
             on_change=_on_variant,
             help="The trained models: the shipped ones, the saved ones and any you fine-tuned in this session.",
         )
+        if variants[state["variant"]].get("verdict"):  # a fine-tune: whether it beat the model it started from
+            st.caption(ui.variant_label(state["variant"], variants[state["variant"]]))
         choices = service.wstc_choices()
         if len(choices) > 1:
             if state.get("w_stc") not in choices:
@@ -283,11 +285,10 @@ def home() -> None:
         f"Input: {config.clip_len} frames, short side {config.short_side} px, centre crop {config.crop_size} px. "
         f"Classes ({config.num_classes}): {', '.join(config.class_names)}."
     )
-    metrics = {m: v for m, v in (entry.get("metrics") or {}).items() if isinstance(v, int | float)}
-    if metrics:
-        cols = st.columns(len(metrics))
-        for col, (name, value) in zip(cols, metrics.items(), strict=True):
-            col.metric(name, f"{ui.percent(value)}%" if name.startswith("top") else f"{value:g}")
+    accuracy = ui.accuracy_text(entry.get("metrics"))
+    if accuracy:
+        st.markdown(f"**Accuracy:** {accuracy}.")
+    st.caption(ui.RESULTS_LINK)
 
 
 def through_entry(page_path: str) -> None:

@@ -234,3 +234,25 @@ def test_gradio_tells_one_darkness_story_and_compare_is_not_sure_like_recognise(
         "Drink (52%)",
     ]
     assert out[cmp.result_json]["none"]["verdict"]["sure"] is False
+
+
+def test_every_accuracy_says_on_what_data_and_about_links_the_results(gradio_app, monkeypatch):
+    app, service = gradio_app
+    from dtcm import presentation as ui
+
+    monkeypatch.setitem(service.VARIANTS, "tiny", {**service.VARIANTS["tiny"], "metrics": {"top1": 0.886, "n": 132}})
+    ours = app.results_md()
+    assert "| tiny | 4.0 | 4 | 88.6 | - | 132 synthetic test clips" in ours and "tiny_wstc0" not in ours  # no number
+    assert "docs/RESULTS.md" in ours and "Table VI" not in ours  # linked, not copied in
+    assert len(ui.ABOUT_MD) < 3000 and "docs/RESULTS.md" in ui.ABOUT_MD
+    assert ui.accuracy_text({"top1": 0.27, "n": 11, "data": "validation clips of X"}) == (
+        "Top-1 27.0% on 11 validation clips of X"
+    )
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    said = [m.value for m in at.markdown if m.value.startswith("**Accuracy:**")]
+    assert said == [
+        "**Accuracy:** Top-1 88.6% on 132 synthetic test clips (DarkActions-synth, a seed no training run used)."
+    ]
+    assert not [m for m in at.metric if m.label.startswith("top")]  # no bare "top1 88.6%" tile
