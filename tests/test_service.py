@@ -95,6 +95,10 @@ def test_compare_every_method(weights, dark_clip):
         assert len(r[m]["top5"]) == 5 and r[m]["stc"] >= 0, m
     assert r["he"]["stc"] > 0
     assert np.mean(r["he"]["frames_after"][0]) > np.mean(r["none"]["frames_after"][0])
+    analysed = service.analyse(dark_clip, "tiny-w4", k=4)
+    assert r["_darkness"] == analysed["darkness"]  # the input's light in Recognise's words, from the same frames
+    for m in ("none", "dtcm"):  # every answer under Recognise's not-sure rule
+        assert r[m]["verdict"]["top"][0] == r[m]["top5"][0][0] and isinstance(r[m]["verdict"]["sure"], bool)
     with pytest.raises(service.ServiceError, match="choose from"):
         service.compare(dark_clip, ["sharpen"])
 

@@ -46,10 +46,12 @@ def compare(path, methods=METHODS, variant: str | None = None, k: int | None = N
     if is_image(path):
         return _compare_photo(path, methods, model)
     clip = video_call(video.read_clip, path, cfg.clip_len, "dense", size=cfg.short_side)
-    report = video_call(darkness.video_darkness, path)  # the same 8 frames as analyse reads
+    idx = darkness.segment_indices(max(video_call(video.probe, path).frames, 1))
+    dark_frames = video_call(video.read_frames, path, idx, size=cfg.short_side)  # the 8 frames analyse reads
     x = video.to_batch(clip, cfg.short_side, cfg.crop_size).to(device.device_of(model))
     before = to_uint8(x)
-    out = {"_order": list(methods), "_darkness": _darkness(report.dv, report.dark_vote)}
+    dv = darkness.darkness_score(dark_frames)
+    out = {"_order": list(methods), "_darkness": _darkness(dv, darkness.is_dark_vote(dark_frames))}
     for m in methods:
         t = time.perf_counter()
         enhanced = _through(m, model, clip, x, k)
