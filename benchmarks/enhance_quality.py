@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dtcm import quality  # noqa: E402
+from dtcm.quality_measures import LUMA  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "enhance_quality.json"
 
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
 
 
 def _luma(x) -> float:
-    return float((x.astype("float32") @ quality.LUMA).mean())
+    return float((x.astype("float32") @ LUMA).mean())
 
 
 if __name__ == "__main__":
