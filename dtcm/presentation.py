@@ -92,6 +92,11 @@ RESULTS_DOC = "docs/RESULTS.md"  # every measured number, real footage first, be
 RESULTS_LINK = (
     f"Accuracy on real footage and every other measured number, beside the paper's: `{RESULTS_DOC}` in the repository."
 )
+FINETUNE_PROMISE = (
+    "When it ends, the result and the model it started from are measured on the same validation clips and the "
+    "status says whether it is better. One that is not better is marked not recommended, and the default model "
+    "stays as it is: a short run on a few clips can make a model worse."
+)
 GENERIC_ERROR = "Something went wrong on the server while {what}; please try again or try another clip."
 
 

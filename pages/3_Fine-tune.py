@@ -191,7 +191,8 @@ st.title("Fine-tune")
 st.caption(
     f"The paper's joint loop, enhancer and classifier trained together on {ui.TRAINING_EQUATION}. "
     "One fine-tune runs at a time on this server, "
-    f"in its own worker (at most {LIMITS['memory_gb']:g} GB and {LIMITS['time_min']:g} min); later ones wait in a queue."
+    f"in its own worker (at most {LIMITS['memory_gb']:g} GB and {LIMITS['time_min']:g} min); later ones wait in a queue. "
+    + ui.FINETUNE_PROMISE
 )
 if not service.writes_enabled():
     st.info(f"Fine-tuning, uploads, saving and pushing are switched off on this server ({service.WRITES_ENV}=0).")

@@ -214,6 +214,10 @@ def test_a_worse_finetune_says_so_in_both_apps_and_is_not_recommended(gradio_app
     assert not at.exception, at.exception
     assert any(w.value.startswith("Worse than the model it started from (tiny)") for w in at.warning)
     assert any("but not recommended; the default variant is unchanged" in c.value for c in at.caption)
+    from dtcm import presentation as ui
+
+    assert any(ui.FINETUNE_PROMISE in c.value for c in at.caption)  # both tabs say so before a run starts
+    assert any(ui.FINETUNE_PROMISE in str(getattr(b, "value", "")) for b in app.demo.blocks.values())
 
 
 @pytest.mark.parametrize(("dv", "word"), [(-0.92, "dark"), (-0.4, "dim"), (0.1, "lit")])

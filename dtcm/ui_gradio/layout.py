@@ -334,7 +334,7 @@ def finetune_tab() -> SimpleNamespace:
             f"Joint training of enhancer and classifier (Eq. 7: {ui.TRAINING_LOSS}) on the "
             "server. The job keeps running if you close or reload the page; only you can stop, save or push it. "
             f"One job runs at a time in its own worker (at most {limits['memory_gb']:g} GB and "
-            f"{limits['time_min']:g} min); later ones wait in a queue."
+            f"{limits['time_min']:g} min); later ones wait in a queue. {ui.FINETUNE_PROMISE}"
             + ("" if service.writes_enabled() else f" **Switched off on this server** ({writes_off_reason()}).")
         )
         with gr.Row(equal_height=False):
