@@ -1,13 +1,13 @@
 """A fine-tune is measured against the model it started from, on the same validation clips, and says so.
 
-Real jobs of a tiny model in a worker process (the ``server`` fixture of ``test_security``: a tiny default
-variant, a two-class set, every folder under tmp); the sentences and labels are checked without a model.
+A real job of a tiny model in a worker process (the ``server`` fixture of ``test_security``: a tiny default
+variant, a two-class set, every folder under tmp); the sentences and labels are checked without a model. The
+curve across Stop and Resume: ``test_security.test_resume_continues_the_same_run_at_its_step``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from test_security import _start, _wait, server  # noqa: F401 (a fixture)
@@ -44,32 +44,9 @@ def test_a_finetune_is_measured_against_its_start_on_the_same_clips(server):  # 
     text = json.dumps(done) + ui.status_text(done)
     assert str(server) not in text and "/runs/" not in text  # no server path anywhere
 
-
-def test_the_loss_curve_spans_the_whole_run_across_stop_and_resume(server):  # noqa: F811
-    _start(OWNER, max_steps=6, epochs=3)
-    deadline = time.monotonic() + 120
-    while len(service.finetune_status(OWNER)["metrics"]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    service.stop_finetune(owner=OWNER, wait=120)
-    stopped = _wait(OWNER)
-    assert stopped["state"] == "stopped", stopped["message"]
-    service.resume_finetune(OWNER)
-    done = _wait(OWNER)
-    assert done["state"] == "finished", done["message"]
-    steps = [m["step"] for m in done["metrics"]]
-    assert steps == list(range(1, 7))  # from the first step, each once
-    figure = service.loss_figure(done)
-    assert min(figure.data[0].x) == 1 and max(figure.data[0].x) == 6
-
-
-def test_a_saved_finetune_is_listed_once(server):  # noqa: F811
-    _start(OWNER, max_steps=1)
-    done = _wait(OWNER)
-    assert done["state"] == "finished", done["message"]
-    assert service.save_finetuned("ux-test", owner=OWNER) == "ux-test"
+    assert service.save_finetuned("ux-test", owner=OWNER) == "ux-test"  # listed once: as saved, not twice
     names = list(service.list_variants(owner=OWNER))
     assert "ux-test" in names and done["variant"] not in names
-    assert service.finetune_status(OWNER)["saved_as"] == "ux-test"
     assert "saved as ux-test" in ui.status_text(service.finetune_status(OWNER))
 
 
