@@ -158,7 +158,10 @@ def _worker(args: dict, prepare, check, conn, stop_event, threads: int) -> None:
             return stop_event.is_set()
 
         summary = train.main(args, callback=callback, stop_event=stop_event)
-        if check is not None and summary.get("final"):
+        if check is not None and summary.get("final") and stop_event.is_set():  # measuring could outlast the grace
+            reason = "it was stopped before it could be measured; Resume finishes the run and measures it"
+            summary = {**summary, "check": {"verdict": None, "error": reason}}
+        elif check is not None and summary.get("final"):
             send("message", "measuring the start model and the result on the same validation clips")
             try:
                 summary = {**summary, "check": check(args, summary)}

@@ -86,6 +86,7 @@ FINETUNE_VERDICT_LABELS = {  # how a dropdown marks a fine-tune, by its comparis
     "better": "fine-tuned here, better than its start",
     "same": "fine-tuned here, no better than its start: not recommended",
     "worse": "fine-tuned here, worse than its start: not recommended",
+    "unmeasured": "fine-tuned here, not measured against its start: not recommended",
 }
 SHIPPED_DATA = "synthetic test clips (DarkActions-synth, a seed no training run used)"  # the index's metrics
 RESULTS_DOC = "docs/RESULTS.md"  # every measured number, real footage first, beside the paper's

@@ -406,12 +406,15 @@ def test_resume_continues_the_same_run_at_its_step(server):
     stopped = _wait(owner)
     assert stopped["state"] == "stopped", stopped["message"]
     at, run = stopped["metrics"][-1]["step"], stopped["output_dir"]
+    assert "stopped before it could be measured" in stopped["verdict"]  # and so not recommended
+    assert service.list_variants(owner=owner)[stopped["variant"]]["verdict"] == "unmeasured"
     resumed = service.resume_finetune(owner)
     assert resumed["output_dir"] == run and resumed["state"] in ("preparing", "running", "queued")
     done = _wait(owner)
     assert done["state"] == "finished", done["message"]
     steps = [m["step"] for m in done["metrics"]]
     assert steps == list(range(1, 7)) and at < 6  # the same count, carried on, the curve from its first step
+    assert done["check"]["verdict"] in ("better", "same", "worse")  # the finished run is measured
     assert done["variant"] == run
 
 

@@ -274,7 +274,7 @@ def _keep_model(job) -> None:
         w_stc=job.settings["w_stc"],
         k=job.settings["k"],
         metrics={**(check.get("result") or {}), "data": f"validation clips of {job.settings['dataset']}"},
-        verdict=check.get("verdict"),
+        verdict=check.get("verdict") or ("unmeasured" if check else None),
         owner=job.owner,
     )
     job.variant = name
