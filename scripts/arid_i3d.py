@@ -28,6 +28,9 @@ SHARED = ROOT.parent / "shared"
 ARID = SHARED / "data" / "arid_train"
 CACHE = ROOT / "data" / "cache" / "arid"
 CLASSES = ("Jump", "Run", "Sit", "Stand", "Turn", "Walk")
+# two folds by raw video, one raw video of each class (two where a class has three) on each side
+FOLD_B = ("Jump_11", "Run_1", "Sit_2", "Sit_4", "Stand_3", "Stand_9", "Turn_7", "Walk_14")
+SPLIT = -3  # I3D's features end MaxPool3d_5a, Mixed_5b, Mixed_5c: everything before is frozen here
 
 
 def manifest() -> list[dict]:
@@ -78,38 +81,53 @@ def enhancer_fn(name: str):
     """uint8 frames -> uint8 frames through a shipped model's enhancer (``none``: unchanged)."""
     if name == "none":
         return lambda f: f
-    from dtcm.pipeline import enhance_frames
-    from dtcm.service.models import load_model
+    if name == "bgsub":  # what moves, on grey: each frame minus the clip's median frame, brightened by the same gain
+        def bgsub(f):
+            x = f.astype(np.float32)
+            return np.clip(128 + (x - np.median(x, axis=0)) * (100.0 / max(float(x.mean()), 1.0)), 0, 255).astype(np.uint8)
 
-    model = load_model(name)
+        return bgsub
+    if name == "gain":  # a plain global gain to a mean grey level of 100: the simplest brightening
+        return lambda f: np.clip(f.astype(np.float32) * (100.0 / max(float(f.mean()), 1.0)), 0, 255).astype(np.uint8)
+    from dtcm.model import DTCM
+    from dtcm.pipeline import enhance_frames
+
+    model = DTCM.from_pretrained(ROOT / "weights" / name).eval()
     return lambda f: enhance_frames(model, f)
 
 
 def features(args) -> Path:
     import torch
 
-    from dtcm.backbones import create_backbone
+    from dtcm.model import DTCM
 
     torch.set_num_threads(args.threads)
-    tag = f"{args.enhancer}_t{args.frames}_s{args.size}_{args.crop}"
+    tag = f"{args.enhancer}_t{args.frames}_s{args.size}_{args.crop}" + ("_rev" if args.reverse else "")
     dst = CACHE / "feats" / f"{tag}.npz"
     part = CACHE / "feats" / f"{tag}.partial.npz"
     dst.parent.mkdir(parents=True, exist_ok=True)
     rows = manifest()
     done = dict(np.load(part, allow_pickle=False)) if part.exists() else {}
-    net = create_backbone("i3d", num_classes=400, pretrained=args.weights).eval()
+    net = DTCM.from_pretrained(args.weights).backbone.eval()
     enhance = enhancer_fn(args.enhancer)
+    acts = CACHE / "acts" / tag  # Mixed_4f outputs, to fine-tune the top blocks without the bottom ones
+    acts.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     for n, row in enumerate(rows):
         key = Path(row["file"]).stem
         if key in done:
             continue
         frames = sample(np.load(CACHE / "frames" / f"{key}.npy"), args.frames)
+        if args.reverse:  # played backwards: sitting down becomes standing up
+            frames = np.ascontiguousarray(frames[::-1])
         frames = enhance(frames)
         with torch.inference_mode():
             x = to_input(frames, args.size, args.crop)
-            feat = net.forward_features(x)  # (1, 1024)
-            logits = net.forward_head(feat)
+            low = net.features[: SPLIT](x)  # (1, 832, T/8, H/16, W/16): Mixed_4f's output
+            np.save(acts / f"{key}.npy", low[0].half().numpy())
+            fmap = net.features[SPLIT:](low)  # (1, 1024, T', H', W')
+            feat = fmap.mean((2, 3, 4))  # (1, 1024)
+            logits = net.forward_head(fmap)
         done[key] = np.concatenate([feat[0].numpy(), logits[0].numpy()]).astype(np.float32)
         if n % 10 == 9:
             np.savez(part, **done)
@@ -149,20 +167,20 @@ def train_head(x, y, epochs=300, wd=1e-3, lr=0.05, seed=0):
     return lambda z: (((torch.as_tensor(z) - mu) / sd) @ w + b).detach()
 
 
-def cross_validate(path, wd=1e-3, epochs=300, verbose=True) -> dict:
-    """Leave one raw video out: each clip is predicted by a head that never saw its raw video."""
-    d = np.load(path)
-    x, y, raws, names = d["feats"], d["labels"], d["raws"], d["names"]
-    pred = np.zeros(len(y), dtype=int)
-    for raw in sorted(set(raws)):
-        test = raws == raw
-        head = train_head(x[~test], y[~test], epochs=epochs, wd=wd)
-        pred[test] = head(x[test]).argmax(1).numpy()
+def held_out_sets(raws, folds: str):
+    """Boolean test masks: one per raw video ("lovo") or the two halves of FOLD_B ("2")."""
+    if folds == "lovo":
+        return [raws == raw for raw in sorted(set(raws))]
+    b = np.isin(raws, FOLD_B)
+    return [b, ~b]
+
+
+def report(names, y, pred, raws, path, verbose=True) -> dict:
     right = pred == y
     per_class = {c: f"{right[y == i].sum()}/{(y == i).sum()}" for i, c in enumerate(CLASSES)}
     per_raw = {r: f"{right[raws == r].sum()}/{(raws == r).sum()}" for r in sorted(set(raws))}
     majority = Counter(y.tolist()).most_common(1)[0][1] / len(y)
-    report = {
+    out = {
         "features": str(path),
         "top1": round(float(right.mean()), 4),
         "mean_class_acc": round(float(np.mean([right[y == i].mean() for i in range(len(CLASSES))])), 4),
@@ -172,8 +190,72 @@ def cross_validate(path, wd=1e-3, epochs=300, verbose=True) -> dict:
         "wrong": [f"{n}->{CLASSES[p]}" for n, p, r in zip(names, pred, right, strict=True) if not r],
     }
     if verbose:
-        print(json.dumps(report, indent=1))
-    return report
+        print(json.dumps(out, indent=1))
+    return out
+
+
+def cross_validate(path, wd=1e-3, epochs=300, folds="lovo", verbose=True) -> dict:
+    """Each clip is predicted by a linear head that never saw its raw video."""
+    d = np.load(path)
+    x, y, raws, names = d["feats"], d["labels"], d["raws"], d["names"]
+    pred = np.zeros(len(y), dtype=int)
+    for test in held_out_sets(raws, folds):
+        head = train_head(x[~test], y[~test], epochs=epochs, wd=wd)
+        pred[test] = head(x[test]).argmax(1).numpy()
+    return report(names, y, pred, raws, f"{path} ({folds})", verbose)
+
+
+def finetune_top(args) -> dict:
+    """Fine-tune Mixed_5b, Mixed_5c and a new 6-way head on cached Mixed_4f outputs, per held-out set."""
+    import copy
+
+    import torch
+    import torch.nn as nn
+
+    from dtcm.model import DTCM
+
+    torch.set_num_threads(args.threads)
+    d = np.load(args.feats)
+    y, raws, names = d["labels"], d["raws"], d["names"]
+    tag = Path(args.feats).stem
+    acts = [torch.from_numpy(np.load(CACHE / "acts" / tag / f"{n}.npy")) for n in names]  # fp16 (832, t, h, w)
+    base = DTCM.from_pretrained(args.weights).backbone
+    pred = np.zeros(len(y), dtype=int)
+    for fold, test in enumerate(held_out_sets(raws, args.folds)):
+        torch.manual_seed(fold)
+        top = nn.Sequential(copy.deepcopy(base.features[SPLIT:]))
+        head = nn.Sequential(nn.Dropout(0.5), nn.Linear(base.num_features, len(CLASSES)))
+        params = [{"params": top.parameters(), "lr": args.lr}, {"params": head.parameters(), "lr": args.lr * 10}]
+        opt = torch.optim.AdamW(params, weight_decay=1e-4)
+        train = np.flatnonzero(~test)
+        counts = np.bincount(y[train], minlength=len(CLASSES))
+        weight = torch.tensor(counts.sum() / (len(CLASSES) * np.maximum(counts, 1)), dtype=torch.float32)
+        for epoch in range(args.epochs):
+            top.train()
+            head.train()
+            for m in top.modules():  # BatchNorm statistics stay Kinetics' (batches of a few clips)
+                if isinstance(m, nn.BatchNorm3d):
+                    m.eval()
+            order = np.random.default_rng(epoch + 100 * fold).permutation(train)
+            total = 0.0
+            for i in range(0, len(order), args.batch):
+                idx = order[i : i + args.batch]
+                x = torch.stack([acts[j].float() for j in idx])  # (b, 832, t, h, w)
+                if np.random.default_rng(epoch * 7 + i).random() < 0.5:
+                    x = x.flip(-1)  # mirrored clips
+                logits = head(top(x).mean((2, 3, 4)))
+                loss = nn.functional.cross_entropy(logits, torch.as_tensor(y[idx]), weight=weight)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss) * len(idx)
+            print(f"fold {fold} epoch {epoch + 1} loss {total / len(train):.3f}", flush=True)
+        top.eval()
+        head.eval()
+        with torch.inference_mode():
+            for j in np.flatnonzero(test):
+                pred[j] = int(head(top(acts[j].float()[None]).mean((2, 3, 4))).argmax(1))
+    return report(names, y, pred, raws, f"{args.feats} top blocks, {args.epochs} epochs, lr {args.lr} ({args.folds})")
 
 
 def main(argv=None) -> int:
@@ -187,17 +269,29 @@ def main(argv=None) -> int:
     f.add_argument("--size", type=int, default=224)
     f.add_argument("--crop", choices=("full", "centre"), default="full")
     f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--reverse", action="store_true", help="features of the clips played backwards")
     c = sub.add_parser("cv")
     c.add_argument("feats", nargs="+")
     c.add_argument("--wd", type=float, default=1e-3)
+    c.add_argument("--folds", choices=("lovo", "2"), default="lovo")
+    t = sub.add_parser("top")
+    t.add_argument("feats")
+    t.add_argument("--weights", default=str(CACHE.parent / "i3d-kinetics400"))
+    t.add_argument("--folds", choices=("lovo", "2"), default="2")
+    t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if args.cmd == "cache":
         cache_frames()
     elif args.cmd == "features":
         features(args)
+    elif args.cmd == "top":
+        finetune_top(args)
     else:
         for path in args.feats:
-            cross_validate(path, wd=args.wd)
+            cross_validate(path, wd=args.wd, folds=args.folds)
     return 0
 
 
