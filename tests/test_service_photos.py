@@ -46,7 +46,9 @@ def test_analyse_a_lit_clip_reports_the_decision(weights, tmp_path):
     r = service.analyse(str(path), "tiny", k=4)
     e = r["enhancement"]
     assert e["luma"] > 90 and e["strength"] * e["change"] <= 10 + 1e-6
-    assert e["action"] in ("soften", "skip", "enhance") and "darkness " in e["sentence"]
+    assert e["action"] in ("soften", "skip", "enhance") and e["sentence"].startswith("Already bright enough")
+    d = r["darkness"]  # the light is told once, on the one scale, with its number (issue 22)
+    assert d["light"] == "lit" and f"{round(d['brightness'])} of 255" in d["verdict"]
     out, _ = video.read_video(service.enhance_clip(str(path), "tiny", k=4, out_path=str(tmp_path / "e.mp4")))
     src, _ = video.read_video(path)
     luma = np.array([0.299, 0.587, 0.114])
