@@ -139,7 +139,7 @@ def test_tiny_eval_any_size(name, shape):
     assert torch.isfinite(y).all()
 
 
-FULL_SIZE_SLOW = ("resnext101", "resnet50", "resnet101")  # full-size networks: the slow selection
+FULL_SIZE_SLOW = ("resnext101", "resnet50", "resnet101", "i3d")  # full-size networks: the slow selection
 
 
 @pytest.mark.parametrize(

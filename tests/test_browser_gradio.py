@@ -17,7 +17,7 @@ import pytest
 from servers import chromium, street_clip
 from test_app_gradio import EXAMPLES, FIXTURE_VARIANT, serve_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a served app in Chromium: the slow selection
 
 RESULT_TIMEOUT_MS = 90_000
 

@@ -66,6 +66,7 @@ def server(tmp_path_factory):
         stop(proc)
 
 
+@pytest.mark.slow  # the whole Recognise run in Chromium; the phone layout test below stays in the default run
 def test_recognise_page_in_chromium(server, tmp_path):
     clip = street_clip() or make_clip(tmp_path / "dark_street.mp4")  # real walkers when ../shared is there
     with chromium() as browser:

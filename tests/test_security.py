@@ -207,6 +207,7 @@ def test_item3_bounds_follow_the_machine(server):
             _start(None, backbone="resnext101")
 
 
+@pytest.mark.slow  # three real jobs and a wall-clock job limit (25 s on 2 free cores): the slow selection
 def test_item3_jobs_queue_one_at_a_time_and_the_time_limit_keeps_the_model(server, monkeypatch):
     monkeypatch.setenv("DTCM_FINETUNE_MAX_S", "15")
     rng = np.random.default_rng(1)
