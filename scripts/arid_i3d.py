@@ -248,7 +248,7 @@ def finetune_top(args) -> dict:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
             print(f"fold {fold} epoch {epoch + 1} loss {total / len(train):.3f}", flush=True)
         top.eval()
         head.eval()
