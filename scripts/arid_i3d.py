@@ -194,13 +194,27 @@ def report(names, y, pred, raws, path, verbose=True) -> dict:
     return out
 
 
-def cross_validate(path, wd=1e-3, epochs=300, folds="lovo", verbose=True) -> dict:
-    """Each clip is predicted by a linear head that never saw its raw video."""
+# what a clip played backwards shows: sitting down reversed is standing up; Run and Walk backwards are left out
+REVERSED_AS = {"Jump": "Jump", "Sit": "Stand", "Stand": "Sit", "Turn": "Turn"}
+
+
+def cross_validate(path, wd=1e-3, epochs=300, folds="lovo", reversed_feats=None, verbose=True) -> dict:
+    """Each clip is predicted by a linear head that never saw its raw video (nor, with ``reversed_feats``,
+    its raw video played backwards)."""
     d = np.load(path)
     x, y, raws, names = d["feats"], d["labels"], d["raws"], d["names"]
+    if reversed_feats:
+        r = np.load(reversed_feats)
+        assert (r["names"] == names).all(), "the reversed features must list the same clips"
+        keep = np.array([CLASSES[c] in REVERSED_AS for c in y])
+        rev_y = np.array([CLASSES.index(REVERSED_AS.get(CLASSES[c], CLASSES[c])) for c in y])
     pred = np.zeros(len(y), dtype=int)
     for test in held_out_sets(raws, folds):
-        head = train_head(x[~test], y[~test], epochs=epochs, wd=wd)
+        xt, yt = x[~test], y[~test]
+        if reversed_feats:
+            extra = ~test & keep
+            xt, yt = np.concatenate([xt, r["feats"][extra]]), np.concatenate([yt, rev_y[extra]])
+        head = train_head(xt, yt, epochs=epochs, wd=wd)
         pred[test] = head(x[test]).argmax(1).numpy()
     return report(names, y, pred, raws, f"{path} ({folds})", verbose)
 
@@ -274,6 +288,7 @@ def main(argv=None) -> int:
     c.add_argument("feats", nargs="+")
     c.add_argument("--wd", type=float, default=1e-3)
     c.add_argument("--folds", choices=("lovo", "2"), default="lovo")
+    c.add_argument("--reversed", default=None, help="features of the same clips played backwards, to train on too")
     t = sub.add_parser("top")
     t.add_argument("feats")
     t.add_argument("--weights", default=str(CACHE.parent / "i3d-kinetics400"))
@@ -291,7 +306,7 @@ def main(argv=None) -> int:
         finetune_top(args)
     else:
         for path in args.feats:
-            cross_validate(path, wd=args.wd, folds=args.folds)
+            cross_validate(path, wd=args.wd, folds=args.folds, reversed_feats=args.reversed)
     return 0
 
 
