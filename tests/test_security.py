@@ -24,18 +24,14 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dtcm import service, storage, video  # noqa: E402
-from dtcm.model import create_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
+def server(tmp_path, monkeypatch, make_tiny_weights):
     """A server's folders in tmp: tiny weights, a data root with a two-class set, cache and runs."""
-    wdir = tmp_path / "weights"
-    create_model("dtcm_tiny_test").save_pretrained(wdir / "tiny")
-    entry = {"path": "tiny", "description": "tiny", "w_stc": 4.0, "k": 4, "metrics": {}}
-    (wdir / "index.json").write_text(json.dumps({"default": "tiny", "models": {"tiny": entry}}))
+    make_tiny_weights(tmp_path / "weights", {"tiny": {}}, "tiny")
     rng = np.random.default_rng(0)
     for label in ("Walk", "Jump"):
         (tmp_path / "data" / "mini" / label).mkdir(parents=True)

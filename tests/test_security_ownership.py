@@ -30,12 +30,9 @@ EXIT_ON_SIGTERM = service.server._exit_on_sigterm  # the fixture replaces it; th
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
+def server(tmp_path, monkeypatch, make_tiny_weights):
     """A server's folders in tmp: tiny weights, a data root with a two-class folder, cache and runs."""
-    wdir = tmp_path / "weights"
-    create_model("dtcm_tiny_test").save_pretrained(wdir / "tiny")
-    entry = {"path": "tiny", "description": "tiny", "w_stc": 4.0, "k": 4, "metrics": {}}
-    (wdir / "index.json").write_text(json.dumps({"default": "tiny", "models": {"tiny": entry}}))
+    make_tiny_weights(tmp_path / "weights", {"tiny": {}}, "tiny")
     for label in ("Walk", "Jump"):
         (tmp_path / "data" / "mini" / label).mkdir(parents=True)
         (tmp_path / "data" / "mini" / label / f"{label}.mp4").write_bytes(b"x")
