@@ -21,14 +21,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from dtcm.darkness import BT601, DARK_LUMA, LIT_LUMA  # the one scale: "dark" up to 60, "lit" from 90
+
 __all__ = ["LUMA", "PATCH", "DARK_LUMA", "LIT_LUMA", "loe", "chroma_noise", "frame_stats"]
 
 BLOWN_LEVEL = 250  # a pixel is blown out when its brightest channel reaches this
 PATCH = 32  # patch side for false colour and local cast
 COLOURED_MARGIN = 0.05  # a patch is clearly coloured when its top chromaticity leads the next by this much
 MIN_PATCH_LEVEL = 4.0  # ... and its mean level is at least this (0..255): darker patches have no colour to keep
-DARK_LUMA, LIT_LUMA = 60.0, 90.0  # inputs darker than this are "dark"; brighter than this "lit"
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601 Y of R, G, B
+LUMA = BT601.astype(np.float32)  # BT.601 Y of R, G, B
 LOE_SIZE = 50  # LOE compares the light order on a 50x50 bilinear resize
 CB = np.array([-0.168736, -0.331264, 0.5])  # BT.601 Cb of R, G, B (offset left out); float64 so grey gives ~0
 CR = np.array([0.5, -0.418688, -0.081312])  # BT.601 Cr of R, G, B
