@@ -64,11 +64,8 @@ def check_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> 
             f"{name} is {w}x{h} pixels ({w * h / 1e6:,.0f} million), more than the {max_pixels / 1e6:.0f} million "
             "accepted; please upload a smaller photo"
         )
-    if max(w, h) > LIMITS.max_aspect * min(w, h):
-        raise ImageError(
-            f"{name} is {w}x{h} pixels, an aspect ratio of {max(w, h) / min(w, h):.0f}:1, beyond the "
-            f"{LIMITS.max_aspect:g}:1 accepted; please upload a photo of a usual shape"
-        )
+    if problem := LIMITS.aspect_problem(w, h):
+        raise ImageError(f"{name} is {problem}; please upload a photo of a usual shape")
     return w, h
 
 

@@ -139,11 +139,8 @@ def _probe_impl(path: str, limits: Limits) -> VideoInfo:
             f"{name} is {w}x{h} pixels, smaller than the smallest accepted frame ({limits.min_side}x"
             f"{limits.min_side}); please upload a larger video."
         )
-    if max(w, h) > limits.max_aspect * min(w, h):
-        raise UnsupportedVideo(
-            f"{name} is {w}x{h} pixels, an aspect ratio of {max(w, h) / min(w, h):.0f}:1, beyond the "
-            f"{limits.max_aspect:g}:1 accepted; please upload a video of a usual shape."
-        )
+    if problem := limits.aspect_problem(w, h):
+        raise UnsupportedVideo(f"{name} is {problem}; please upload a video of a usual shape.")
     return VideoInfo(frames, fps, w, h, duration, codec, rotation)
 
 

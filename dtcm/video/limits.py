@@ -39,6 +39,14 @@ class Limits:
     min_side: int = 16  # frames narrower or lower than this are refused (no action can be seen in them)
     min_decodable: float = 0.9  # a damaged file is used when this fraction of its frames decodes, else refused
 
+    def aspect_problem(self, w: int, h: int) -> str | None:
+        """The words for a frame of w x h pixels beyond ``max_aspect`` ("WxH pixels, an aspect ratio of ..."),
+        or None when its shape is accepted: the one rule for videos, frames and photos."""
+        if max(w, h) <= self.max_aspect * min(w, h):
+            return None
+        ratio = max(w, h) / max(min(w, h), 1)
+        return f"{w}x{h} pixels, an aspect ratio of {ratio:.0f}:1, beyond the {self.max_aspect:g}:1 accepted"
+
 
 LIMITS = Limits()
 MIN_SIDE = LIMITS.min_side

@@ -55,7 +55,7 @@ class ClipTransform:
 
         frames = check_frames(frames, "T")
         t, h, w, _ = frames.shape
-        if max(h, w) > LIMITS.max_aspect * min(h, w):  # the short side's scale would grow the long side with it
+        if LIMITS.aspect_problem(w, h):  # the short side's scale would grow the long side with it
             raise ValueError(
                 f"frames of {w}x{h} pixels have an aspect ratio beyond the {LIMITS.max_aspect:g}:1 accepted"
             )
